@@ -1,0 +1,520 @@
+"""Loaders: one file in, a :class:`Document` of headed sections (or FAQ entries) out.
+
+Each loader keeps the document's own structure (Markdown/HTML/DOCX headings, the PDF
+outline, setext headings in text files) so chunks can be cut along it and cited by
+section. Parsing is left to well-kept libraries: langchain's Markdown header splitter,
+BeautifulSoup, pypdf, python-docx, PyYAML and the csv module.
+
+Every problem a user can cause (empty, binary, badly encoded, corrupt, encrypted, too
+big) raises :class:`FileRejected` with a reason and the fix, never a bare traceback.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from supportbot.config import IngestSettings
+from supportbot.errors import IngestError
+
+DOC_SUFFIXES = {".md", ".markdown", ".html", ".htm", ".pdf", ".txt", ".docx"}
+FAQ_SUFFIXES = {".csv", ".json", ".yaml", ".yml"}
+SUPPORTED_SUFFIXES = DOC_SUFFIXES | FAQ_SUFFIXES
+
+QUESTION_KEYS = ("question", "q", "questions", "query", "title", "prompt")
+ANSWER_KEYS = ("answer", "a", "answers", "response", "reply", "body")
+
+
+class FileRejected(IngestError):
+    """A file cannot be ingested. ``reason`` is short; the message adds what to do."""
+
+    def __init__(self, path: Path | str, reason: str, fix: str = "") -> None:
+        self.path = str(path)
+        self.reason = reason
+        self.fix = fix
+        super().__init__(f"{path}: {reason}." + (f" {fix}" if fix else ""))
+
+
+@dataclass(frozen=True)
+class Section:
+    """A run of text under one heading path (outermost first)."""
+
+    headings: tuple[str, ...]
+    text: str
+    page: int | None = None
+
+
+@dataclass(frozen=True)
+class FaqEntry:
+    """One curated question and its answer."""
+
+    question: str
+    answer: str
+    category: str = ""
+
+
+@dataclass
+class Document:
+    """A parsed file: headed sections for manuals, entries for FAQ files."""
+
+    title: str
+    kind: Literal["doc", "faq"] = "doc"
+    sections: list[Section] = field(default_factory=list)
+    faq: list[FaqEntry] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+# -- reading bytes and text ---------------------------------------------------------------
+
+
+def read_bytes(path: Path, settings: IngestSettings) -> bytes:
+    """Read a file after checking it is not too big or empty."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise FileRejected(path, f"cannot be read ({exc.strerror})", "Check it exists.") from exc
+    limit = int(settings.max_file_mb * 1024 * 1024)
+    if size > limit:
+        raise FileRejected(
+            path,
+            f"too large ({size / 1e6:.1f} MB, limit {settings.max_file_mb:g} MB)",
+            "Split it, or raise SUPPORTBOT_INGEST__MAX_FILE_MB.",
+        )
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise FileRejected(
+            path, f"cannot be read ({exc.strerror})", "Check its permissions."
+        ) from exc
+    if not data.strip():
+        raise FileRejected(path, "is empty", "Add content or remove the file.")
+    return data
+
+
+def decode_text(path: Path, data: bytes, settings: IngestSettings) -> str:
+    """Decode a text file: UTF-8 (with or without BOM) or UTF-16 with a BOM.
+
+    Anything else is refused unless ``fallback_encoding`` is configured, because
+    guessing an encoding silently garbles the text customers will be quoted.
+    """
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise FileRejected(path, "has a UTF-16 mark but is not valid UTF-16") from exc
+    if b"\x00" in data[:8192]:
+        raise FileRejected(
+            path,
+            "looks binary (contains NUL bytes), not a text document",
+            "Convert it to Markdown, HTML, PDF, DOCX or UTF-8 text.",
+        )
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        if settings.fallback_encoding:
+            try:
+                return data.decode(settings.fallback_encoding)
+            except (UnicodeDecodeError, LookupError) as exc2:
+                raise FileRejected(
+                    path, f"is neither UTF-8 nor {settings.fallback_encoding}"
+                ) from exc2
+        raise FileRejected(
+            path,
+            f"is not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})",
+            "Re-save it as UTF-8, or set SUPPORTBOT_INGEST__FALLBACK_ENCODING (e.g. cp1252).",
+        ) from exc
+
+
+def _clean(text: str) -> str:
+    """Normalise whitespace and drop control characters that confuse tokenizers."""
+    text = re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", "", text)
+    text = re.sub(r"[ \t\u00a0]+", " ", text)
+    text = re.sub(r"\n\s*\n\s*", "\n\n", text)
+    return text.strip()
+
+
+# -- manuals ------------------------------------------------------------------------------
+
+
+def load_markdown_text(text: str, fallback_title: str) -> Document:
+    """Split Markdown on its headings (code fences respected by langchain's splitter)."""
+    from langchain_text_splitters import MarkdownHeaderTextSplitter
+
+    levels = [("#" * i, f"h{i}") for i in range(1, 7)]
+    splitter = MarkdownHeaderTextSplitter(headers_to_split_on=levels, strip_headers=True)
+    parts = splitter.split_text(text)
+    title = ""
+    sections: list[Section] = []
+    for part in parts:
+        heads = tuple(str(part.metadata[f"h{i}"]) for i in range(1, 7) if f"h{i}" in part.metadata)
+        if not title and "h1" in part.metadata:
+            title = str(part.metadata["h1"])
+        body = _clean(part.page_content)
+        if body:
+            sections.append(Section(headings=heads, text=body))
+    title = title or fallback_title
+    # The document title is carried by Chunk.title; drop it from heading paths.
+    sections = [
+        Section(s.headings[1:] if s.headings[:1] == (title,) else s.headings, s.text, s.page)
+        for s in sections
+    ]
+    return Document(title=title, sections=sections)
+
+
+def load_markdown(path: Path, settings: IngestSettings) -> Document:
+    """A Markdown file."""
+    return load_markdown_text(decode_text(path, read_bytes(path, settings), settings), path.stem)
+
+
+_SETEXT = re.compile(r"^(?P<title>\S[^\n]*)\n(?P<bar>=+|-+)[ \t]*$", re.M)
+
+
+def load_text(path: Path, settings: IngestSettings) -> Document:
+    """Plain text; setext-underlined lines (``Title`` over ``=====``/``-----``) are headings."""
+    text = decode_text(path, read_bytes(path, settings), settings)
+
+    def to_atx(m: re.Match[str]) -> str:
+        if len(m.group("bar")) < 3:
+            return m.group(0)
+        return ("# " if m.group("bar")[0] == "=" else "## ") + m.group("title").strip()
+
+    return load_markdown_text(_SETEXT.sub(to_atx, text), path.stem)
+
+
+_HTML_BLOCKS = {"p", "li", "pre", "blockquote", "dt", "dd", "tr", "caption", "figcaption",
+                "address"}
+_HTML_DROP = ["script", "style", "noscript", "template", "nav", "iframe", "svg", "form",
+              "button"]
+
+
+def load_html(path: Path, settings: IngestSettings) -> Document:
+    """HTML: headings h1-h6 open sections; paragraphs, list items and table rows fill them."""
+    from bs4 import BeautifulSoup, Tag
+
+    text = decode_text(path, read_bytes(path, settings), settings)
+    soup = BeautifulSoup(text, "html.parser")
+    for tag in soup.find_all(_HTML_DROP):
+        tag.decompose()
+    title_tag = soup.find("title")
+    h1 = soup.find("h1")
+    title = (
+        (title_tag.get_text(" ", strip=True) if title_tag else "")
+        or (h1.get_text(" ", strip=True) if h1 else "")
+        or path.stem
+    )
+    root = soup.body or soup
+    stack: list[tuple[int, str]] = []
+    sections: list[Section] = []
+    buf: list[str] = []
+
+    def flush() -> None:
+        body = _clean("\n".join(buf))
+        if body:
+            heads = tuple(h for lvl, h in stack if not (lvl == 1 and h == title))
+            sections.append(Section(headings=heads, text=body))
+        buf.clear()
+
+    for el in root.find_all(True):
+        if not isinstance(el, Tag):
+            continue
+        name = el.name or ""
+        if re.fullmatch(r"h[1-6]", name):
+            flush()
+            level = int(name[1])
+            while stack and stack[-1][0] >= level:
+                stack.pop()
+            stack.append((level, el.get_text(" ", strip=True)))
+        elif name in _HTML_BLOCKS and not el.find_parent(list(_HTML_BLOCKS)):
+            if name == "tr":
+                cells = [c.get_text(" ", strip=True) for c in el.find_all(["td", "th"])]
+                line = " | ".join(c for c in cells if c)
+            else:
+                line = el.get_text(" ", strip=True)
+            if line:
+                buf.append(("- " if name == "li" else "") + line)
+    flush()
+    if not sections:
+        body = _clean(root.get_text("\n", strip=True))
+        if body:
+            sections.append(Section(headings=(), text=body))
+    return Document(title=title, sections=sections)
+
+
+def load_pdf(path: Path, settings: IngestSettings) -> Document:
+    """PDF: text per page, cut into sections at the headings its outline (bookmarks) names."""
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    data = read_bytes(path, settings)
+    try:
+        reader = PdfReader(io.BytesIO(data), strict=False)
+        if reader.is_encrypted:
+            try:
+                ok = reader.decrypt("")
+            except Exception:  # noqa: BLE001 - unsupported crypto is the same outcome
+                ok = 0
+            if not ok:
+                raise FileRejected(
+                    path, "is password-protected", "Save an unencrypted copy and ingest that."
+                )
+        n_pages = len(reader.pages)
+    except FileRejected:
+        raise
+    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
+        raise FileRejected(
+            path, f"is not a readable PDF ({exc})", "Re-export it from the original document."
+        ) from exc
+    except Exception as exc:  # noqa: BLE001 - pypdf raises many types on corrupt input
+        raise FileRejected(path, f"is not a readable PDF ({type(exc).__name__}: {exc})") from exc
+    if n_pages > settings.max_pdf_pages:
+        raise FileRejected(
+            path,
+            f"has {n_pages} pages (limit {settings.max_pdf_pages})",
+            "Split it, or raise SUPPORTBOT_INGEST__MAX_PDF_PAGES.",
+        )
+
+    title = ""
+    try:
+        if reader.metadata and reader.metadata.title:
+            title = str(reader.metadata.title)
+    except Exception:  # noqa: BLE001 - broken metadata must not sink the text
+        title = ""
+    outline = _pdf_outline(reader)
+    by_page: dict[int, list[tuple[int, str]]] = {}
+    for level, heading, page in outline:
+        by_page.setdefault(page, []).append((level, heading))
+
+    sections: list[Section] = []
+    stack: list[tuple[int, str]] = []
+    warnings: list[str] = []
+    for index in range(n_pages):
+        try:
+            page_text = reader.pages[index].extract_text() or ""
+        except Exception as exc:  # noqa: BLE001
+            warnings.append(f"page {index + 1} skipped: {exc}")
+            continue
+        lines = page_text.splitlines()
+        pending = list(by_page.get(index, []))
+        buf: list[str] = []
+
+        def flush(page_no: int = index + 1) -> None:
+            body = _clean("\n".join(buf))
+            if body:
+                heads = tuple(h for lvl, h in stack if not (lvl == 0 and h == title))
+                sections.append(Section(headings=heads, text=body, page=page_no))
+            buf.clear()
+
+        for line in lines:
+            stripped = line.strip()
+            if pending and _same_heading(stripped, pending[0][1]):
+                flush()
+                level, heading = pending.pop(0)
+                while stack and stack[-1][0] >= level:
+                    stack.pop()
+                stack.append((level, heading))
+                continue
+            buf.append(line)
+        # Headings whose line was not found still open their section for the next text.
+        for level, heading in pending:
+            flush()
+            while stack and stack[-1][0] >= level:
+                stack.pop()
+            stack.append((level, heading))
+        flush()
+    if not title:
+        title = outline[0][1] if outline else path.stem
+    if not sections:
+        raise FileRejected(
+            path,
+            "has no extractable text (a scanned image?)",
+            "Run OCR on it first, or provide the text another way.",
+        )
+    return Document(title=title, sections=sections, warnings=warnings)
+
+
+def _same_heading(line: str, heading: str) -> bool:
+    norm = lambda s: re.sub(r"\s+", " ", s).strip().lower()  # noqa: E731
+    return bool(line) and norm(line) == norm(heading)
+
+
+def _pdf_outline(reader: Any) -> list[tuple[int, str, int]]:
+    """Flatten the outline to (level, title, page index), in reading order."""
+    out: list[tuple[int, str, int]] = []
+
+    def walk(items: list[Any], level: int) -> None:
+        for item in items:
+            if isinstance(item, list):
+                walk(item, level + 1)
+                continue
+            try:
+                out.append((level, str(item.title).strip(), reader.get_destination_page_number(item)))
+            except Exception:  # noqa: BLE001 - a broken bookmark is just ignored
+                continue
+
+    try:
+        walk(list(reader.outline), 0)
+    except Exception:  # noqa: BLE001
+        return []
+    out.sort(key=lambda t: t[2])
+    return out
+
+
+def load_docx(path: Path, settings: IngestSettings) -> Document:
+    """Word documents: paragraphs styled ``Heading N``/``Title`` open sections."""
+    import docx
+
+    data = read_bytes(path, settings)
+    try:
+        document = docx.Document(io.BytesIO(data))
+    except Exception as exc:  # noqa: BLE001 - python-docx raises zip/xml/key errors
+        raise FileRejected(
+            path, f"is not a readable .docx file ({type(exc).__name__})",
+            "Open and re-save it in Word or LibreOffice.",
+        ) from exc
+    title = (document.core_properties.title or "").strip()
+    stack: list[tuple[int, str]] = []
+    sections: list[Section] = []
+    buf: list[str] = []
+
+    def flush() -> None:
+        body = _clean("\n".join(buf))
+        if body:
+            sections.append(Section(headings=tuple(h for _, h in stack), text=body))
+        buf.clear()
+
+    for para in document.paragraphs:
+        text = para.text.strip()
+        style = (para.style.name if para.style is not None else "") or ""
+        match = re.fullmatch(r"Heading (\d)", style)
+        if style == "Title":
+            title = title or text
+            continue
+        if match and text:
+            flush()
+            level = int(match.group(1))
+            while stack and stack[-1][0] >= level:
+                stack.pop()
+            stack.append((level, text))
+        elif text:
+            buf.append(text)
+    flush()
+    for table in document.tables:
+        rows = [" | ".join(c.text.strip() for c in row.cells) for row in table.rows]
+        body = _clean("\n".join(rows))
+        if body:
+            sections.append(Section(headings=("Tables",), text=body))
+    return Document(title=title or path.stem, sections=sections)
+
+
+# -- FAQ files ----------------------------------------------------------------------------
+
+
+def _pick(row: dict[str, Any], keys: tuple[str, ...]) -> str:
+    lowered = {str(k).strip().lower(): v for k, v in row.items()}
+    for key in keys:
+        value = lowered.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return ""
+
+
+def _faq_from_rows(path: Path, rows: list[Any]) -> Document:
+    entries: list[FaqEntry] = []
+    warnings: list[str] = []
+    seen_keys: set[str] = set()
+    for number, row in enumerate(rows, start=1):
+        if not isinstance(row, dict):
+            warnings.append(f"entry {number} skipped: not a mapping")
+            continue
+        seen_keys.update(str(k).lower() for k in row)
+        q, a = _pick(row, QUESTION_KEYS), _pick(row, ANSWER_KEYS)
+        if not q or not a:
+            warnings.append(f"entry {number} skipped: needs a non-empty question and answer")
+            continue
+        entries.append(FaqEntry(_clean(q), _clean(a), str(row.get("category", "") or "")))
+    if not entries:
+        found = ", ".join(sorted(seen_keys)) or "none"
+        raise FileRejected(
+            path,
+            f"has no question/answer pairs (fields found: {found})",
+            "FAQ files need 'question' and 'answer' fields (CSV columns, JSON/YAML keys).",
+        )
+    return Document(title=path.stem, kind="faq", faq=entries, warnings=warnings)
+
+
+def _unwrap(data: Any) -> list[Any]:
+    if isinstance(data, list):
+        return data
+    if isinstance(data, dict):
+        for key in ("faq", "faqs", "questions", "entries", "items", "data"):
+            if isinstance(data.get(key), list):
+                return list(data[key])
+    return []
+
+
+def load_faq(path: Path, settings: IngestSettings) -> Document:
+    """FAQ files: CSV with question/answer columns, or JSON/YAML lists of mappings."""
+    text = decode_text(path, read_bytes(path, settings), settings)
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            rows: list[Any] = list(csv.DictReader(io.StringIO(text)))
+        elif suffix == ".json":
+            rows = _unwrap(json.loads(text))
+        else:
+            import yaml
+
+            rows = _unwrap(yaml.safe_load(text))
+    except json.JSONDecodeError as exc:
+        raise FileRejected(
+            path, f"is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        ) from exc
+    except csv.Error as exc:
+        raise FileRejected(path, f"is not valid CSV ({exc})") from exc
+    except Exception as exc:  # noqa: BLE001 - yaml.YAMLError and friends
+        raise FileRejected(path, f"is not valid {suffix[1:].upper()} ({exc})") from exc
+    return _faq_from_rows(path, rows)
+
+
+LOADERS: dict[str, Callable[[Path, IngestSettings], Document]] = {
+    ".md": load_markdown,
+    ".markdown": load_markdown,
+    ".txt": load_text,
+    ".html": load_html,
+    ".htm": load_html,
+    ".pdf": load_pdf,
+    ".docx": load_docx,
+    ".csv": load_faq,
+    ".json": load_faq,
+    ".yaml": load_faq,
+    ".yml": load_faq,
+}
+
+
+def load_document(path: Path, settings: IngestSettings) -> Document:
+    """Parse any supported file.
+
+    Raises:
+        FileRejected: unsupported type, or the file cannot be parsed; the message says why.
+    """
+    loader = LOADERS.get(path.suffix.lower())
+    if loader is None:
+        raise FileRejected(
+            path,
+            f"has an unsupported type '{path.suffix or '(none)'}'",
+            "Supported: " + ", ".join(sorted(SUPPORTED_SUFFIXES)) + ".",
+        )
+    try:
+        return loader(path, settings)
+    except FileRejected:
+        raise
+    except RecursionError as exc:
+        raise FileRejected(path, "is nested too deeply to parse") from exc
+    except Exception as exc:  # noqa: BLE001 - a parser bug must not stop the whole run
+        raise FileRejected(path, f"could not be parsed ({type(exc).__name__}: {exc})") from exc

@@ -1,0 +1,408 @@
+"""The vector store: Chroma, embedded (PersistentClient) or a server (HttpClient).
+
+Two collections live side by side:
+
+* ``<name>`` holds one record per chunk (and, for FAQ entries, one more record whose
+  vector is the FAQ *question*, so a customer's question can match it directly);
+* ``<name>-files`` is the manifest: one record per ingested file with its content hash.
+  It is written *after* all of a file's chunks, which is what makes an interrupted run
+  safe: a file whose manifest entry is missing or stale is simply processed again.
+
+Embeddings are always passed explicitly; Chroma's own embedding function (which would
+download a model) is never configured, and Chroma's telemetry is off.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+from supportbot.errors import EmbeddingMismatchError, StoreError
+from supportbot.types import Chunk, FileRecord, Hit
+
+if TYPE_CHECKING:
+    from chromadb.api import ClientAPI
+    from chromadb.api.models.Collection import Collection
+
+SCHEMA_VERSION = 1
+MODEL_KEY = "supportbot_embedding_model"
+DIM_KEY = "supportbot_embedding_dim"
+SCHEMA_KEY = "supportbot_schema"
+
+REQUIRED_METADATA = ("source", "title", "heading", "position", "kind", "record", "file_hash")
+
+
+def chroma_settings() -> Any:
+    """Chroma client settings with telemetry off (also set via the environment)."""
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    from chromadb.config import Settings as ChromaSettings
+
+    return ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+
+
+def open_chroma_client(path: str | None = None, url: str | None = None) -> ClientAPI:
+    """Open an embedded database at ``path``, a server at ``url``, or an in-memory one.
+
+    Raises:
+        StoreError: chromadb is missing or the database cannot be opened.
+    """
+    try:
+        import chromadb
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise StoreError("chromadb is not installed: `pip install supportbot`.") from exc
+    settings = chroma_settings()
+    try:
+        if url:
+            parsed = urlparse(url)
+            if not parsed.hostname:
+                raise StoreError(
+                    f"Chroma server URL {url!r} has no host; use e.g. http://localhost:8000."
+                )
+            return chromadb.HttpClient(
+                host=parsed.hostname,
+                port=parsed.port or (443 if parsed.scheme == "https" else 8000),
+                ssl=parsed.scheme == "https",
+                settings=settings,
+            )
+        if path:
+            os.makedirs(path, exist_ok=True)
+            return chromadb.PersistentClient(path=path, settings=settings)
+        return chromadb.EphemeralClient(settings=settings)
+    except StoreError:
+        raise
+    except Exception as exc:
+        where = url or path or "memory"
+        raise StoreError(
+            f"Could not open the Chroma store at {where}: {exc}. Check the path is writable "
+            "or the server is running."
+        ) from exc
+
+
+def _metadata(chunk: Chunk, file_hash: str, record: str) -> dict[str, str | int | float | bool]:
+    meta: dict[str, str | int | float | bool] = {
+        "source": chunk.source,
+        "title": chunk.title,
+        "heading": chunk.heading,
+        "section": chunk.section,
+        "position": chunk.position,
+        "kind": chunk.kind,
+        "record": record,
+        "file_hash": file_hash,
+    }
+    if chunk.page is not None:
+        meta["page"] = chunk.page
+    if chunk.question:
+        meta["question"] = chunk.question
+    return meta
+
+
+def chunk_from_record(chunk_id: str, text: str, meta: dict[str, Any]) -> Chunk:
+    """Rebuild a :class:`Chunk` from what Chroma returns."""
+    page = meta.get("page")
+    return Chunk(
+        id=chunk_id.removesuffix(":q"),
+        text=text,
+        source=str(meta.get("source", "")),
+        title=str(meta.get("title", "")),
+        heading=str(meta.get("heading", "")),
+        page=int(page) if page is not None else None,
+        position=int(meta.get("position", 0)),
+        kind="faq" if meta.get("kind") == "faq" else "doc",
+        question=meta.get("question"),
+    )
+
+
+class ChromaStore:
+    """Chunks and their vectors in a Chroma collection, plus the file manifest.
+
+    Example:
+        >>> store = ChromaStore(open_chroma_client())        # in memory
+        >>> store.ensure_model("hash-64", 64)
+        >>> store.count()
+        0
+    """
+
+    def __init__(self, client: ClientAPI, collection: str = "supportbot") -> None:
+        self.client = client
+        self.name = collection
+        self._chunks: Collection | None = None
+        self._files: Collection | None = None
+
+    # -- collections -------------------------------------------------------------------
+
+    @property
+    def chunks(self) -> Collection:
+        """The chunk collection (created on first use)."""
+        if self._chunks is None:
+            self._chunks = self.client.get_or_create_collection(
+                self.name,
+                embedding_function=None,
+                configuration={"hnsw": {"space": "cosine"}},
+            )
+        return self._chunks
+
+    @property
+    def files_collection(self) -> Collection:
+        """The manifest collection: one record (with a dummy 1-d vector) per file."""
+        if self._files is None:
+            self._files = self.client.get_or_create_collection(
+                f"{self.name}-files", embedding_function=None
+            )
+        return self._files
+
+    def stamp(self) -> tuple[str, int] | None:
+        """The embedding model name and dimension the index was built with, if any."""
+        meta = self.chunks.metadata or {}
+        if MODEL_KEY not in meta:
+            return None
+        return str(meta[MODEL_KEY]), int(meta[DIM_KEY])
+
+    def ensure_model(self, model: str, dimension: int, rebuild: bool = False) -> bool:
+        """Check (or set) the embedding model stamped on the index.
+
+        Args:
+            model: name of the embedder about to write or query.
+            dimension: its vector length.
+            rebuild: drop the whole index if it was built with another model.
+
+        Returns:
+            True if the index was dropped and must be rebuilt from scratch.
+
+        Raises:
+            EmbeddingMismatchError: the stamp differs and ``rebuild`` is false.
+        """
+        stamp = self.stamp()
+        if stamp == (model, dimension):
+            if rebuild:
+                self.drop()
+                self._write_stamp(model, dimension)
+                return True
+            return False
+        if stamp is None and self.chunks.count() == 0:
+            self._write_stamp(model, dimension)
+            return False
+        if not rebuild:
+            built = f"{stamp[0]} (dimension {stamp[1]})" if stamp else "an unknown model"
+            raise EmbeddingMismatchError(
+                f"The index '{self.name}' was built with {built}, but the configured embedding "
+                f"model is {model} (dimension {dimension}). Vectors from different models "
+                "cannot be compared. Re-run ingest with --rebuild to re-embed everything with "
+                "the new model, or set SUPPORTBOT_EMBEDDING__MODEL back to the old one."
+            )
+        self.drop()
+        self._write_stamp(model, dimension)
+        return True
+
+    def _write_stamp(self, model: str, dimension: int) -> None:
+        self.chunks.modify(
+            metadata={MODEL_KEY: model, DIM_KEY: dimension, SCHEMA_KEY: SCHEMA_VERSION}
+        )
+
+    def drop(self) -> None:
+        """Delete both collections (used by --rebuild)."""
+        for name in (self.name, f"{self.name}-files"):
+            try:
+                self.client.delete_collection(name)
+            except Exception:  # noqa: BLE001 - absent collections are fine to "drop"
+                pass
+        self._chunks = None
+        self._files = None
+
+    @property
+    def max_batch(self) -> int:
+        """Largest write Chroma accepts in one call."""
+        try:
+            return int(self.client.get_max_batch_size())
+        except Exception:  # noqa: BLE001 - older servers lack the call
+            return 5000
+
+    # -- chunks ------------------------------------------------------------------------
+
+    def upsert(self, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]],
+               file_hashes: dict[str, str], question_vectors: dict[str, Sequence[float]]
+               | None = None) -> None:
+        """Write chunks with their vectors; FAQ chunks also get a question record.
+
+        Args:
+            chunks: the chunks to write.
+            vectors: one passage vector per chunk.
+            file_hashes: content hash of each chunk's source file, stored for provenance.
+            question_vectors: vector of the FAQ question, by chunk id.
+        """
+        ids: list[str] = []
+        embs: list[Sequence[float]] = []
+        docs: list[str] = []
+        metas: list[dict[str, str | int | float | bool]] = []
+        question_vectors = question_vectors or {}
+        for chunk, vec in zip(chunks, vectors, strict=True):
+            fh = file_hashes[chunk.source]
+            ids.append(chunk.id)
+            embs.append(vec)
+            docs.append(chunk.text)
+            metas.append(_metadata(chunk, fh, "passage"))
+            if chunk.id in question_vectors:
+                ids.append(f"{chunk.id}:q")
+                embs.append(question_vectors[chunk.id])
+                docs.append(chunk.text)
+                metas.append(_metadata(chunk, fh, "faq_question"))
+        step = self.max_batch
+        for start in range(0, len(ids), step):
+            end = start + step
+            self.chunks.upsert(
+                ids=ids[start:end],
+                embeddings=[list(map(float, e)) for e in embs[start:end]],
+                documents=docs[start:end],
+                metadatas=metas[start:end],  # type: ignore[arg-type]
+            )
+
+    def update_positions(self, chunks: Sequence[Chunk]) -> None:
+        """Refresh metadata of chunks whose text did not change but whose place did."""
+        ids = [c.id for c in chunks]
+        if not ids:
+            return
+        got = self.chunks.get(ids=ids, include=["metadatas"])
+        by_id = {c.id: c for c in chunks}
+        new_metas = []
+        for cid, meta in zip(got["ids"], got["metadatas"] or [], strict=True):
+            merged = dict(meta or {})
+            merged["position"] = by_id[cid].position
+            merged["heading"] = by_id[cid].heading
+            merged["section"] = by_id[cid].section
+            new_metas.append(merged)
+        if got["ids"]:
+            self.chunks.update(ids=got["ids"], metadatas=new_metas)
+
+    def ids_for_source(self, source: str) -> set[str]:
+        """Ids of the passage records of one source file."""
+        got = self.chunks.get(
+            where={"$and": [{"source": source}, {"record": "passage"}]}, include=[]
+        )
+        return set(got["ids"])
+
+    def existing_ids(self, ids: Sequence[str]) -> set[str]:
+        """Which of ``ids`` are already stored."""
+        found: set[str] = set()
+        for start in range(0, len(ids), 1000):
+            got = self.chunks.get(ids=list(ids[start : start + 1000]), include=[])
+            found.update(got["ids"])
+        return found
+
+    def delete_ids(self, ids: Sequence[str]) -> None:
+        """Delete chunks (and their FAQ question records) by id."""
+        all_ids = [i for cid in ids for i in (cid, f"{cid}:q")]
+        for start in range(0, len(all_ids), self.max_batch):
+            self.chunks.delete(ids=all_ids[start : start + self.max_batch])
+
+    def delete_source(self, source: str) -> int:
+        """Delete every record of a source file; returns how many passages went."""
+        n = len(self.ids_for_source(source))
+        self.chunks.delete(where={"source": source})
+        return n
+
+    def sources(self) -> dict[str, int]:
+        """Passage counts per source, read from the chunks themselves."""
+        counts: dict[str, int] = {}
+        for _, _, meta, _ in self.iter_records(include_embeddings=False):
+            if meta.get("record") == "passage":
+                src = str(meta.get("source"))
+                counts[src] = counts.get(src, 0) + 1
+        return counts
+
+    def count(self) -> int:
+        """Number of passages (FAQ question records are not counted)."""
+        return len(self.chunks.get(where={"record": "passage"}, include=[])["ids"])
+
+    def iter_records(
+        self, include_embeddings: bool = True, page: int = 1000
+    ) -> Iterator[tuple[str, str, dict[str, Any], list[float] | None]]:
+        """Every record as (id, document, metadata, embedding), read a page at a time."""
+        include: list[str] = ["documents", "metadatas"]
+        if include_embeddings:
+            include.append("embeddings")
+        offset = 0
+        while True:
+            got = self.chunks.get(include=include, limit=page, offset=offset)  # type: ignore[arg-type]
+            ids = got["ids"]
+            if not ids:
+                return
+            docs = got["documents"] or [""] * len(ids)
+            metas = got["metadatas"] or [{}] * len(ids)
+            embs = got["embeddings"] if include_embeddings else None
+            for i, cid in enumerate(ids):
+                vec = [float(x) for x in embs[i]] if embs is not None else None
+                yield cid, docs[i] or "", dict(metas[i] or {}), vec
+            offset += len(ids)
+
+    def query(
+        self, vector: Sequence[float], k: int = 5, where: dict[str, Any] | None = None
+    ) -> list[Hit]:
+        """Nearest records to ``vector``; FAQ question and answer records are merged.
+
+        The score is cosine similarity (1 - cosine distance), clipped to [0, 1].
+        """
+        total = self.chunks.count()
+        if total == 0:
+            return []
+        res = self.chunks.query(
+            query_embeddings=[list(map(float, vector))],
+            n_results=min(total, k * 2),
+            where=where,
+            include=["documents", "metadatas", "distances"],
+        )
+        hits: list[Hit] = []
+        seen: set[str] = set()
+        ids = res["ids"][0]
+        docs = (res["documents"] or [[]])[0]
+        metas = (res["metadatas"] or [[]])[0]
+        dists = (res["distances"] or [[]])[0]
+        for cid, doc, meta, dist in zip(ids, docs, metas, dists, strict=True):
+            chunk = chunk_from_record(cid, doc or "", dict(meta or {}))
+            if chunk.id in seen:
+                continue
+            seen.add(chunk.id)
+            score = max(0.0, min(1.0, 1.0 - float(dist)))
+            matched = "faq_question" if (meta or {}).get("record") == "faq_question" else "passage"
+            hits.append(Hit(chunk=chunk, score=score, rank=len(hits) + 1, matched=matched))
+            if len(hits) == k:
+                break
+        return hits
+
+    # -- manifest ----------------------------------------------------------------------
+
+    def files(self) -> dict[str, FileRecord]:
+        """The manifest: what each ingested file looked like when it was indexed."""
+        got = self.files_collection.get(include=["metadatas"])
+        out: dict[str, FileRecord] = {}
+        for source, meta in zip(got["ids"], got["metadatas"] or [], strict=True):
+            m = dict(meta or {})
+            out[source] = FileRecord(
+                source=source,
+                file_hash=str(m.get("file_hash", "")),
+                chunk_count=int(m.get("chunk_count", 0)),
+                ingested_at=str(m.get("ingested_at", "")),
+                size=int(m.get("size", 0)),
+                root=str(m.get("root", "")),
+            )
+        return out
+
+    def put_file(self, record: FileRecord) -> None:
+        """Record a file as completely indexed (the last write for that file)."""
+        self.files_collection.upsert(
+            ids=[record.source],
+            embeddings=[[1.0]],
+            metadatas=[
+                {
+                    "file_hash": record.file_hash,
+                    "chunk_count": record.chunk_count,
+                    "ingested_at": record.ingested_at,
+                    "size": record.size,
+                    "root": record.root,
+                }
+            ],
+        )
+
+    def delete_file(self, source: str) -> None:
+        """Forget a file in the manifest."""
+        self.files_collection.delete(ids=[source])

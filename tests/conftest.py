@@ -1,0 +1,124 @@
+"""Shared fixtures: isolated settings, a small corpus, the real embedder (loaded once)."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from supportbot.config import Settings
+from supportbot.embed import HashEmbedder, SentenceTransformerEmbedder
+
+ROOT = Path(__file__).resolve().parent.parent
+KB_DOCS = ROOT / "kb" / "docs"
+
+
+@pytest.fixture(autouse=True)
+def _isolate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No SUPPORTBOT_* variable or supportbot.toml from the developer's machine leaks in."""
+    for var in list(os.environ):
+        if var.startswith("SUPPORTBOT_"):
+            monkeypatch.delenv(var)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("ANONYMIZED_TELEMETRY", "False")
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Settings writing under tmp_path, with the hash embedder (no model)."""
+    return Settings(data_dir=tmp_path / "data", embedding={"backend": "hash"})
+
+
+@pytest.fixture
+def embedder() -> HashEmbedder:
+    return HashEmbedder(64)
+
+
+@pytest.fixture(scope="session")
+def real_embedder() -> SentenceTransformerEmbedder:
+    """The default all-MiniLM-L6-v2 from its wheel, loaded once per test session."""
+    emb = SentenceTransformerEmbedder()
+    assert emb.dimension == 384
+    return emb
+
+
+MANUAL_MD = textwrap.dedent(
+    """\
+    # Widget Manual
+
+    Intro text about the widget.
+
+    ## Setup
+
+    ### Charging the widget
+
+    Plug the widget into the USB-C port. A full charge takes 90 minutes.
+
+    ### Pairing with the phone
+
+    Hold the pair button for 5 seconds until the light blinks blue.
+
+    ## Troubleshooting
+
+    ### Error W-42 overheating
+
+    W-42 means the widget is too hot. Let it cool for 10 minutes.
+    """
+)
+
+FAQ_YAML = textwrap.dedent(
+    """\
+    - question: How long is the warranty?
+      answer: The widget has a 2-year limited warranty.
+      category: warranty
+    - question: Can I return an opened widget?
+      answer: Yes, within 30 days, minus a 15% restocking fee.
+      category: returns
+    """
+)
+
+GUIDE_HTML = textwrap.dedent(
+    """\
+    <!doctype html><html><head><title>Widget App Guide</title>
+    <style>body {color: red}</style><script>var x = "script text";</script></head>
+    <body><nav><a href="#a">Table of contents entry</a></nav>
+    <h1>Widget App Guide</h1>
+    <h2>Accounts</h2><h3>Creating an account</h3>
+    <p>Open the app and tap <b>Sign up</b>.</p><ul><li>Enter your email</li><li>Pick a password</li></ul>
+    <h3>Deleting an account</h3><p>Go to Settings &gt; Account &gt; Delete.</p>
+    <h2>Plans</h2><table><tr><th>Plan</th><th>Price</th></tr><tr><td>Plus</td><td>$4.99</td></tr></table>
+    </body></html>
+    """
+)
+
+
+@pytest.fixture
+def kb_dir(tmp_path: Path) -> Path:
+    """A tiny knowledge base: a Markdown manual, an HTML guide and a YAML FAQ."""
+    d = tmp_path / "kb"
+    d.mkdir()
+    (d / "manual.md").write_text(MANUAL_MD)
+    (d / "guide.html").write_text(GUIDE_HTML)
+    (d / "faq.yaml").write_text(FAQ_YAML)
+    return d
+
+
+def make_pdf(path: Path, chapters: dict[str, str], title: str = "Widget Troubleshooting") -> Path:
+    """A real PDF with an outline, built with fpdf2 (one chapter per page)."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_title(title)
+    pdf.set_font("Helvetica", size=11)
+    for heading, body in chapters.items():
+        pdf.add_page()
+        pdf.set_font("Helvetica", "B", 14)
+        pdf.start_section(heading, level=0)
+        pdf.multi_cell(0, 8, heading, new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("Helvetica", size=11)
+        pdf.multi_cell(0, 6, body, new_x="LMARGIN", new_y="NEXT")
+    pdf.output(str(path))
+    return path
