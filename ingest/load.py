@@ -299,7 +299,7 @@ def load_pdf(path: Path, settings: IngestSettings) -> Document:
         except Exception as exc:  # noqa: BLE001
             warnings.append(f"page {index + 1} skipped: {exc}")
             continue
-        lines = page_text.splitlines()
+        lines = _strip_page_furniture(page_text.splitlines())
         pending = list(by_page.get(index, []))
         buf: list[str] = []
 
@@ -336,6 +336,18 @@ def load_pdf(path: Path, settings: IngestSettings) -> Document:
             "Run OCR on it first, or provide the text another way.",
         )
     return Document(title=title, sections=sections, warnings=warnings)
+
+
+_PAGE_NUMBER = re.compile(r"^\s*(page\s+)?\d+(\s*(of|/)\s*\d+)?\s*$", re.I)
+
+
+def _strip_page_furniture(lines: list[str]) -> list[str]:
+    """Drop page-number lines ("Page 3", "3 of 26") at the top or bottom of a page."""
+    while lines and _PAGE_NUMBER.match(lines[-1]):
+        lines = lines[:-1]
+    while lines and _PAGE_NUMBER.match(lines[0]):
+        lines = lines[1:]
+    return lines
 
 
 def _same_heading(line: str, heading: str) -> bool:
