@@ -74,10 +74,10 @@ class IngestSettings(BaseModel):
     """How documents are cut into chunks."""
 
     chunk_size: int = Field(
-        1000,
+        600,
         ge=100,
         description="Maximum characters per chunk; chosen by measuring recall@5/MRR on "
-        "kb/eval (see README, `python bench/chunking.py`).",
+        "kb/eval (README, `python bench/retrieval.py --sweep`).",
     )
     chunk_overlap: int = Field(
         100, ge=0, description="Characters shared by consecutive chunks of one section."

@@ -109,9 +109,16 @@ class SentenceTransformerEmbedder:
     @property
     def name(self) -> str:
         """The configured model reference: the package name or the folder's name."""
+        default = "sentence-transformers/all-MiniLM-L6-v2"
         if self._model_ref == DEFAULT_EMBEDDING_MODEL:
-            return "sentence-transformers/all-MiniLM-L6-v2"
-        return Path(self._model_ref).expanduser().resolve().name
+            return default
+        path = Path(self._model_ref).expanduser().resolve()
+        try:
+            if path == resolve_model_path(DEFAULT_EMBEDDING_MODEL).resolve():
+                return default
+        except ModelError:
+            pass
+        return path.name
 
     @property
     def model(self) -> SentenceTransformer:

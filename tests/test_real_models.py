@@ -77,8 +77,9 @@ def test_dense_retrieval_quality_does_not_regress(
     assert scores.mrr >= MRR_FLOOR, scores.as_dict()
 
 
-RECALL5_FLOOR = 0.0
-MRR_FLOOR = 0.0
+# Measured with the defaults (600/100): recall@5 0.915, MRR 0.749 (bench/retrieval.py).
+RECALL5_FLOOR = 0.87
+MRR_FLOOR = 0.70
 
 
 def test_changing_the_model_in_settings_is_refused(tmp_path: Path, kb_index: Settings) -> None:
