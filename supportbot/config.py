@@ -66,7 +66,10 @@ class StoreSettings(BaseModel):
         "supportbot", description="Chroma collection holding the knowledge-base chunks."
     )
     write_batch_size: int = Field(
-        256, ge=1, description="Chunks embedded and written per batch (capped by Chroma's limit)."
+        1024,
+        ge=1,
+        description="Chunks embedded and written per batch (capped by Chroma's limit); "
+        "large batches let the embedder sort by length and pad less.",
     )
 
 
