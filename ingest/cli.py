@@ -48,7 +48,8 @@ class RichProgressBar(Progress):
         if self.files is not None and result.status not in ("removed", "skipped"):
             self.bar.advance(self.files)
         if result.status == "failed":
-            self.bar.console.print(f"[red]failed[/] {result.path or result.source}: {result.reason}")
+            where = result.path or result.source
+            self.bar.console.print(f"[red]failed[/] {where}: {result.reason}")
 
     def chunks_embedded(self, n: int) -> None:
         """Advance the chunk counter and its rate."""
@@ -103,20 +104,31 @@ def ingest(
     paths: Annotated[
         list[Path] | None, typer.Argument(help="Files or folders of manuals and FAQs.")
     ] = None,
-    rebuild: Annotated[bool, typer.Option(
-        help="Drop the index and re-embed everything (after changing the embedding model).")
+    rebuild: Annotated[
+        bool,
+        typer.Option(
+            help="Drop the index and re-embed everything (after changing the embedding model)."
+        ),
     ] = False,
-    prune: Annotated[bool, typer.Option(
-        help="Remove files that were ingested from these folders but no longer exist.")
+    prune: Annotated[
+        bool,
+        typer.Option(
+            help="Remove files that were ingested from these folders but no longer exist."
+        ),
     ] = True,
-    dry_run: Annotated[bool, typer.Option(
-        "--dry-run", help="Print what would change; write nothing.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable report.")] = False,
-    verify: Annotated[bool, typer.Option(
-        "--verify", help="Check the index's integrity (after ingesting PATHS, if given).")
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print what would change; write nothing.")
     ] = False,
-    lock_timeout: Annotated[float | None, typer.Option(
-        help="Seconds to wait for another ingest run on the same index.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable report.")] = False,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify", help="Check the index's integrity (after ingesting PATHS, if given)."
+        ),
+    ] = False,
+    lock_timeout: Annotated[
+        float | None, typer.Option(help="Seconds to wait for another ingest run on the same index.")
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Ingest manuals and FAQs (md, html, pdf, txt, docx, csv/json/yaml) into the index.
@@ -135,17 +147,36 @@ def ingest(
         if paths:
             interactive = console.is_terminal and not as_json
             if interactive:
-                columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                           TextColumn("{task.fields[rate]}"), TimeElapsedColumn())
+                columns = (
+                    TextColumn("{task.description}"),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TextColumn("{task.fields[rate]}"),
+                    TimeElapsedColumn(),
+                )
                 with RichProgress(*columns, console=console, transient=True) as bar:
-                    report = run_ingest(paths, settings, store=store, rebuild=rebuild,
-                                        prune=prune, dry_run=dry_run,
-                                        progress=RichProgressBar(bar), lock_timeout=lock_timeout,
-                                        embedder=build_embedder(settings))
+                    report = run_ingest(
+                        paths,
+                        settings,
+                        store=store,
+                        rebuild=rebuild,
+                        prune=prune,
+                        dry_run=dry_run,
+                        progress=RichProgressBar(bar),
+                        lock_timeout=lock_timeout,
+                        embedder=build_embedder(settings),
+                    )
             else:
-                report = run_ingest(paths, settings, store=store, rebuild=rebuild, prune=prune,
-                                    dry_run=dry_run, lock_timeout=lock_timeout,
-                                    embedder=build_embedder(settings))
+                report = run_ingest(
+                    paths,
+                    settings,
+                    store=store,
+                    rebuild=rebuild,
+                    prune=prune,
+                    dry_run=dry_run,
+                    lock_timeout=lock_timeout,
+                    embedder=build_embedder(settings),
+                )
         checked = verify_index(store) if verify else None
     except SupportBotError as exc:
         fail(exc)

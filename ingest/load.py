@@ -187,10 +187,19 @@ def load_text(path: Path, settings: IngestSettings) -> Document:
     return load_markdown_text(_SETEXT.sub(to_atx, text), path.stem)
 
 
-_HTML_BLOCKS = {"p", "li", "pre", "blockquote", "dt", "dd", "tr", "caption", "figcaption",
-                "address"}
-_HTML_DROP = ["script", "style", "noscript", "template", "nav", "iframe", "svg", "form",
-              "button"]
+_HTML_BLOCKS = {
+    "p",
+    "li",
+    "pre",
+    "blockquote",
+    "dt",
+    "dd",
+    "tr",
+    "caption",
+    "figcaption",
+    "address",
+}
+_HTML_DROP = ["script", "style", "noscript", "template", "nav", "iframe", "svg", "form", "button"]
 
 
 def load_html(path: Path, settings: IngestSettings) -> Document:
@@ -256,9 +265,9 @@ def load_pdf(path: Path, settings: IngestSettings) -> Document:
         reader = PdfReader(io.BytesIO(data), strict=False)
         if reader.is_encrypted:
             try:
-                ok = reader.decrypt("")
+                ok = bool(reader.decrypt(""))
             except Exception:  # noqa: BLE001 - unsupported crypto is the same outcome
-                ok = 0
+                ok = False
             if not ok:
                 raise FileRejected(
                     path, "is password-protected", "Save an unencrypted copy and ingest that."
@@ -303,7 +312,7 @@ def load_pdf(path: Path, settings: IngestSettings) -> Document:
         pending = list(by_page.get(index, []))
         buf: list[str] = []
 
-        def flush(page_no: int = index + 1) -> None:
+        def flush(buf: list[str] = buf, page_no: int = index + 1) -> None:
             body = _clean("\n".join(buf))
             if body:
                 heads = tuple(h for lvl, h in stack if not (lvl == 0 and h == title))
@@ -351,7 +360,9 @@ def _strip_page_furniture(lines: list[str]) -> list[str]:
 
 
 def _same_heading(line: str, heading: str) -> bool:
-    norm = lambda s: re.sub(r"\s+", " ", s).strip().lower()  # noqa: E731
+    def norm(s: str) -> str:
+        return re.sub(r"\s+", " ", s).strip().lower()
+
     return bool(line) and norm(line) == norm(heading)
 
 
@@ -365,7 +376,8 @@ def _pdf_outline(reader: Any) -> list[tuple[int, str, int]]:
                 walk(item, level + 1)
                 continue
             try:
-                out.append((level, str(item.title).strip(), reader.get_destination_page_number(item)))
+                page = reader.get_destination_page_number(item)
+                out.append((level, str(item.title).strip(), page))
             except Exception:  # noqa: BLE001 - a broken bookmark is just ignored
                 continue
 
@@ -386,7 +398,8 @@ def load_docx(path: Path, settings: IngestSettings) -> Document:
         document = docx.Document(io.BytesIO(data))
     except Exception as exc:  # noqa: BLE001 - python-docx raises zip/xml/key errors
         raise FileRejected(
-            path, f"is not a readable .docx file ({type(exc).__name__})",
+            path,
+            f"is not a readable .docx file ({type(exc).__name__})",
             "Open and re-save it in Word or LibreOffice.",
         ) from exc
     title = (document.core_properties.title or "").strip()

@@ -85,8 +85,10 @@ class IngestReport:
     def to_dict(self) -> dict[str, object]:
         """JSON-ready form."""
         return {
-            "summary": {s: self.count(s) for s in ("added", "updated", "unchanged", "removed",
-                                                   "failed", "skipped")}
+            "summary": {
+                s: self.count(s)
+                for s in ("added", "updated", "unchanged", "removed", "failed", "skipped")
+            }
             | {
                 "chunks_embedded": self.chunks_embedded,
                 "chunks_deleted": self.chunks_deleted,
@@ -160,24 +162,37 @@ def discover(paths: Sequence[Path]) -> tuple[list[_Source], list[FileResult]]:
                 if any(part.startswith(".") for part in rel.parts) or not f.is_file():
                     continue
                 if f.suffix.lower() not in SUPPORTED_SUFFIXES:
-                    problems.append(FileResult(rel.as_posix(), str(f), "skipped",
-                                               reason=f"unsupported type '{f.suffix}'"))
+                    problems.append(
+                        FileResult(
+                            rel.as_posix(),
+                            str(f),
+                            "skipped",
+                            reason=f"unsupported type '{f.suffix}'",
+                        )
+                    )
                     continue
                 found.append(_Source(f, rel.as_posix(), str(root), prunable=True))
         elif path.is_file():
             found.append(_Source(path.resolve(), path.name, str(path.resolve().parent), False))
         else:
-            problems.append(FileResult(str(raw), str(raw), "failed",
-                                       reason="does not exist; check the path"))
+            problems.append(
+                FileResult(str(raw), str(raw), "failed", reason="does not exist; check the path")
+            )
     # The same source name from two roots would overwrite each other: refuse the second.
     seen: dict[str, str] = {}
     unique: list[_Source] = []
     for s in found:
         if s.source in seen and seen[s.source] != s.root:
-            problems.append(FileResult(s.source, str(s.path), "failed",
-                                       reason=f"another file named {s.source} comes from "
-                                       f"{seen[s.source]}; ingest the folders separately or "
-                                       "rename one"))
+            problems.append(
+                FileResult(
+                    s.source,
+                    str(s.path),
+                    "failed",
+                    reason=f"another file named {s.source} comes from "
+                    f"{seen[s.source]}; ingest the folders separately or "
+                    "rename one",
+                )
+            )
             continue
         if s.source not in seen:
             seen[s.source] = s.root
@@ -306,10 +321,11 @@ def _run_locked(
         texts = [c.embedding_text() for c in chunks]
         faq = [c for c in chunks if c.question]
         vectors = embedder.embed(texts + [c.question or "" for c in faq])
-        passage_vecs, question_vecs = vectors[: len(chunks)], vectors[len(chunks):]
+        passage_vecs, question_vecs = vectors[: len(chunks)], vectors[len(chunks) :]
         hashes = {p.record.source: p.record.file_hash for p, _ in queue}
-        store.upsert(chunks, passage_vecs, hashes,
-                     {c.id: v for c, v in zip(faq, question_vecs, strict=True)})
+        store.upsert(
+            chunks, passage_vecs, hashes, {c.id: v for c, v in zip(faq, question_vecs, strict=True)}
+        )
         report.chunks_embedded += len(chunks)
         progress.chunks_embedded(len(chunks))
         for pending, _ in queue:
@@ -347,8 +363,9 @@ def _run_locked(
             result.status = "updated"
         try:
             document = load_document(src.path, settings.ingest)
-            chunks = chunk_document(document, src.source, settings.ingest.chunk_size,
-                                    settings.ingest.chunk_overlap)
+            chunks = chunk_document(
+                document, src.source, settings.ingest.chunk_size, settings.ingest.chunk_overlap
+            )
             if not chunks:
                 raise FileRejected(src.path, "contains no text to index")
         except FileRejected as exc:
@@ -362,8 +379,14 @@ def _run_locked(
         if dry_run:
             progress.file_done(result)
             continue
-        record = FileRecord(src.source, digest, len(chunks),
-                            datetime.now(UTC).isoformat(timespec="seconds"), size, src.root)
+        record = FileRecord(
+            src.source,
+            digest,
+            len(chunks),
+            datetime.now(UTC).isoformat(timespec="seconds"),
+            size,
+            src.root,
+        )
         old_ids = store.ids_for_source(src.source) if old is not None else set()
         new_ids = {c.id for c in chunks}
         existing = store.existing_ids(sorted(new_ids)) if old is not None else set()

@@ -37,8 +37,11 @@ def verify_index(store: ChromaStore, batch: int = 64) -> VerifyReport:
     def probe() -> None:
         if not pending_ids:
             return
-        res = store.chunks.query(query_embeddings=pending_vecs, n_results=min(3, store.chunks.count()),
-                                 include=["distances"])
+        res = store.chunks.query(
+            query_embeddings=pending_vecs,  # type: ignore[arg-type]
+            n_results=min(3, store.chunks.count()),
+            include=["distances"],
+        )
         for cid, ids, dists in zip(pending_ids, res["ids"], res["distances"] or [], strict=True):
             found = any(i == cid or d < 1e-4 for i, d in zip(ids, dists, strict=True))
             if not found:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -43,7 +43,7 @@ def settings_from(config: Path | None) -> Settings:
         fail(exc)
 
 
-def fail(exc: BaseException, code: int = 1) -> typer.Exit:
+def fail(exc: BaseException, code: int = 1) -> NoReturn:
     """Print an error the user can act on and exit (never a traceback)."""
     err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
@@ -66,12 +66,27 @@ def search(
     except SupportBotError as exc:
         fail(exc)
     if as_json:
-        print(json.dumps([{
-            "rank": h.rank, "score": round(h.score, 4), "id": h.chunk.id,
-            "source": h.chunk.source, "title": h.chunk.title, "heading": h.chunk.heading,
-            "page": h.chunk.page, "kind": h.chunk.kind, "question": h.chunk.question,
-            "matched": h.matched, "text": h.chunk.text,
-        } for h in hits], indent=2))
+        print(
+            json.dumps(
+                [
+                    {
+                        "rank": h.rank,
+                        "score": round(h.score, 4),
+                        "id": h.chunk.id,
+                        "source": h.chunk.source,
+                        "title": h.chunk.title,
+                        "heading": h.chunk.heading,
+                        "page": h.chunk.page,
+                        "kind": h.chunk.kind,
+                        "question": h.chunk.question,
+                        "matched": h.matched,
+                        "text": h.chunk.text,
+                    }
+                    for h in hits
+                ],
+                indent=2,
+            )
+        )
         return
     if not hits:
         console.print("No passages found.")
@@ -107,7 +122,8 @@ def info(config: ConfigOption = None) -> None:
         fail(exc)
     console.print(f"store: {settings.store.url or settings.store_path}")
     console.print(f"collection: {store.name}")
-    console.print(f"embedding model: {stamp[0] + f' ({stamp[1]} dims)' if stamp else '(empty index)'}")
+    model = f"{stamp[0]} ({stamp[1]} dims)" if stamp else "(empty index)"
+    console.print(f"embedding model: {model}")
     console.print(f"files: {len(files)}   chunks: {chunks}")
     for source, rec in sorted(files.items()):
         console.print(f"  {source}  {rec.chunk_count} chunks  {rec.ingested_at}")

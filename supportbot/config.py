@@ -123,15 +123,15 @@ class Settings(BaseSettings):
         description="Folder for the local index, lock files and (later) conversations.",
     )
     embedding: EmbeddingSettings = Field(
-        default_factory=EmbeddingSettings,  # type: ignore[arg-type]
+        default_factory=EmbeddingSettings,
         description="The embedding model ([embedding] in TOML).",
     )
     store: StoreSettings = Field(
-        default_factory=StoreSettings,  # type: ignore[arg-type]
+        default_factory=StoreSettings,
         description="The vector store ([store] in TOML).",
     )
     ingest: IngestSettings = Field(
-        default_factory=IngestSettings,  # type: ignore[arg-type]
+        default_factory=IngestSettings,
         description="Parsing and chunking ([ingest] in TOML).",
     )
 
@@ -168,9 +168,7 @@ def load_settings(config_file: Path | None = None, **overrides: object) -> Setti
     from pydantic import ValidationError
 
     if config_file is not None and not Path(config_file).is_file():
-        raise ConfigError(
-            f"Config file {config_file} does not exist. Create it or drop --config."
-        )
+        raise ConfigError(f"Config file {config_file} does not exist. Create it or drop --config.")
     previous = os.environ.get("SUPPORTBOT_CONFIG")
     try:
         if config_file is not None:

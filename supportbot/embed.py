@@ -136,8 +136,8 @@ class SentenceTransformerEmbedder:
                 try:
                     from transformers.utils import logging as hf_logging
 
-                    hf_logging.disable_progress_bar()  # "Loading weights" bars on stderr
-                    hf_logging.set_verbosity_error()
+                    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+                    hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
                 except ImportError:  # pragma: no cover
                     pass
                 try:
@@ -155,8 +155,9 @@ class SentenceTransformerEmbedder:
     def dimension(self) -> int:
         """Vector length reported by the model."""
         model = self.model
-        getter = getattr(model, "get_embedding_dimension", None) or getattr(
-            model, "get_sentence_embedding_dimension"
+        getter = (
+            getattr(model, "get_embedding_dimension", None)
+            or model.get_sentence_embedding_dimension
         )
         dim = getter()
         if dim is None:  # pragma: no cover - every ST model we support reports it

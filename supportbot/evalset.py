@@ -117,8 +117,11 @@ class RetrievalScores:
 
     def as_dict(self) -> dict[str, float | int]:
         """Flat form for tables and JSON."""
-        return {"n": self.n, **{f"recall@{k}": round(v, 4) for k, v in self.recall.items()},
-                "mrr": round(self.mrr, 4)}
+        return {
+            "n": self.n,
+            **{f"recall@{k}": round(v, 4) for k, v in self.recall.items()},
+            "mrr": round(self.mrr, 4),
+        }
 
 
 def first_gold_rank(question: EvalQuestion, hits: Sequence[Hit]) -> int | None:

@@ -16,8 +16,9 @@ def build_embedder(settings: Settings) -> Embedder:
     cfg = settings.embedding
     match cfg.backend:
         case "sentence-transformers":
-            return SentenceTransformerEmbedder(cfg.model, batch_size=cfg.batch_size,
-                                               device=cfg.device)
+            return SentenceTransformerEmbedder(
+                cfg.model, batch_size=cfg.batch_size, device=cfg.device
+            )
         case "hash":
             return HashEmbedder(cfg.hash_dimension)
     raise AssertionError(f"unhandled embedding backend {cfg.backend!r}")  # pragma: no cover

@@ -220,9 +220,13 @@ class ChromaStore:
 
     # -- chunks ------------------------------------------------------------------------
 
-    def upsert(self, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]],
-               file_hashes: dict[str, str], question_vectors: dict[str, Sequence[float]]
-               | None = None) -> None:
+    def upsert(
+        self,
+        chunks: Sequence[Chunk],
+        vectors: Sequence[Sequence[float]],
+        file_hashes: dict[str, str],
+        question_vectors: dict[str, Sequence[float]] | None = None,
+    ) -> None:
         """Write chunks with their vectors; FAQ chunks also get a question record.
 
         Args:
@@ -252,7 +256,7 @@ class ChromaStore:
             end = start + step
             self.chunks.upsert(
                 ids=ids[start:end],
-                embeddings=[list(map(float, e)) for e in embs[start:end]],
+                embeddings=[list(map(float, e)) for e in embs[start:end]],  # type: ignore[arg-type]
                 documents=docs[start:end],
                 metadatas=metas[start:end],  # type: ignore[arg-type]
             )
@@ -272,7 +276,7 @@ class ChromaStore:
             merged["section"] = by_id[cid].section
             new_metas.append(merged)
         if got["ids"]:
-            self.chunks.update(ids=got["ids"], metadatas=new_metas)
+            self.chunks.update(ids=got["ids"], metadatas=new_metas)  # type: ignore[arg-type]
 
     def ids_for_source(self, source: str) -> set[str]:
         """Ids of the passage records of one source file."""
@@ -346,7 +350,7 @@ class ChromaStore:
         if total == 0:
             return []
         res = self.chunks.query(
-            query_embeddings=[list(map(float, vector))],
+            query_embeddings=[list(map(float, vector))],  # type: ignore[arg-type]
             n_results=min(total, k * 2),
             where=where,
             include=["documents", "metadatas", "distances"],
@@ -363,8 +367,15 @@ class ChromaStore:
                 continue
             seen.add(chunk.id)
             score = max(0.0, min(1.0, 1.0 - float(dist)))
-            matched = "faq_question" if (meta or {}).get("record") == "faq_question" else "passage"
-            hits.append(Hit(chunk=chunk, score=score, rank=len(hits) + 1, matched=matched))
+            is_q = (meta or {}).get("record") == "faq_question"
+            hits.append(
+                Hit(
+                    chunk=chunk,
+                    score=score,
+                    rank=len(hits) + 1,
+                    matched="faq_question" if is_q else "passage",
+                )
+            )
             if len(hits) == k:
                 break
         return hits
@@ -376,7 +387,7 @@ class ChromaStore:
         got = self.files_collection.get(include=["metadatas"])
         out: dict[str, FileRecord] = {}
         for source, meta in zip(got["ids"], got["metadatas"] or [], strict=True):
-            m = dict(meta or {})
+            m: dict[str, Any] = dict(meta or {})
             out[source] = FileRecord(
                 source=source,
                 file_hash=str(m.get("file_hash", "")),
@@ -391,7 +402,7 @@ class ChromaStore:
         """Record a file as completely indexed (the last write for that file)."""
         self.files_collection.upsert(
             ids=[record.source],
-            embeddings=[[1.0]],
+            embeddings=[[1.0]],  # type: ignore[arg-type]
             metadatas=[
                 {
                     "file_hash": record.file_hash,
