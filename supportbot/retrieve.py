@@ -1,15 +1,48 @@
 """Retrieval: a question in, scored passages out.
 
-Today this is dense search over the Chroma index; the answering issue adds the keyword
-side and fusion behind the same ``search`` call.
+:class:`HybridRetriever` fuses two rankings with reciprocal rank fusion (RRF):
+
+* dense: cosine similarity of MiniLM vectors in Chroma (FAQ entries are also matched
+  question-to-question, through the extra vector of their question);
+* keyword: BM25 over the same chunks, which is what finds exact identifiers (E-104,
+  BW-PSU-12-2A, firmware 3.4.2) that embeddings blur.
+
+RRF decides the *order*. Each passage also gets a **calibrated relevance score**, the
+estimated probability that it answers the question:
+``sigmoid(a + b * cosine + c * bm25 / (bm25 + 10))``, with ``(a, b, c)`` fitted by
+logistic regression on one half of kb/eval's labelled (question, passage) pairs and
+checked on the other half (``python bench/calibrate.py``). Escalation thresholds rely on
+this number, so it has to mean the same thing whichever side found the passage.
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass, replace
+
 from supportbot.embed import Embedder
 from supportbot.errors import StoreError
+from supportbot.keyword import KeywordIndex
 from supportbot.store import ChromaStore
-from supportbot.types import Hit
+from supportbot.types import Chunk, Hit
+
+# Fitted by bench/calibrate.py on the even-numbered kb/eval questions.
+CALIBRATION = (-3.888, 3.115, 4.744)
+BM25_HALF = 10.0
+
+
+def calibrated_score(
+    cosine: float, bm25: float, coef: tuple[float, float, float] = CALIBRATION
+) -> float:
+    """Probability-like relevance in [0, 1] from the two raw signals."""
+    a, b, c = coef
+    bm = bm25 / (bm25 + BM25_HALF) if bm25 > 0 else 0.0
+    z = a + b * cosine + c * bm
+    return 1.0 / (1.0 + math.exp(-z))
+
+
+def _cos(a: list[float], b: list[float]) -> float:
+    return sum(x * y for x, y in zip(a, b, strict=True))
 
 
 class DenseRetriever:
@@ -25,7 +58,7 @@ class DenseRetriever:
         self.store = store
 
     def check_index(self) -> None:
-        """Refuse to search an index built with another embedding model.
+        """Refuse to search an empty index or one built with another embedding model.
 
         Raises:
             StoreError: the index is empty or was built with a different model.
@@ -36,9 +69,114 @@ class DenseRetriever:
                 f"The index '{self.store.name}' is empty. Run `supportbot ingest PATH` first "
                 "(e.g. `supportbot ingest kb/docs`)."
             )
-        self.store.ensure_model(self.embedder.name, self.embedder.dimension)
+        if stamp[0] != self.embedder.name:
+            self.store.ensure_model(self.embedder.name, self.embedder.dimension)
 
     def search(self, question: str, k: int = 5) -> list[Hit]:
-        """The ``k`` passages closest to ``question``, best first, scored in [0, 1]."""
+        """The ``k`` passages closest to ``question``, best first, scored by cosine in [0, 1]."""
         self.check_index()
         return self.store.query(self.embedder.embed_query(question), k=k)
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """What a search found: fused passages, and the best FAQ-question match if any."""
+
+    hits: list[Hit]
+    faq_hit: Hit | None = None
+
+    @property
+    def top_score(self) -> float:
+        """Calibrated score of the best passage (0 when nothing was found)."""
+        return max((h.score for h in self.hits), default=0.0)
+
+
+class HybridRetriever(DenseRetriever):
+    """Dense + BM25 with reciprocal rank fusion and calibrated scores.
+
+    Example:
+        >>> r = HybridRetriever(embedder, store)
+        >>> r.retrieve("what is E-104").hits[0].chunk.section
+        'E-104 DNS Resolution Failure'
+    """
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        store: ChromaStore,
+        candidates: int = 20,
+        rrf_k: int = 60,
+        keyword: KeywordIndex | None = None,
+    ) -> None:
+        super().__init__(embedder, store)
+        self.candidates = candidates
+        self.rrf_k = rrf_k
+        self.keyword = keyword or KeywordIndex(store)
+
+    def search(self, question: str, k: int = 5) -> list[Hit]:
+        """The ``k`` best fused passages."""
+        return self.retrieve(question, k).hits
+
+    def retrieve(
+        self, question: str, k: int = 5, dense: bool = True, sparse: bool = True
+    ) -> Retrieval:
+        """Fuse both rankings; ``dense``/``sparse`` switch a side off (for measurements)."""
+        self.check_index()
+        qvec = self.embedder.embed_query(question)
+        dense_hits = self.store.query(qvec, k=self.candidates) if dense else []
+        keyword_hits = self.keyword.search(question, k=self.candidates) if sparse else []
+
+        fused: dict[str, float] = {}
+        chunks: dict[str, Chunk] = {}
+        cosine: dict[str, float] = {}
+        bm25: dict[str, float] = {}
+        faq_q: dict[str, float] = {}
+        for rank, hit in enumerate(dense_hits, start=1):
+            cid = hit.chunk.id
+            fused[cid] = fused.get(cid, 0.0) + 1.0 / (self.rrf_k + rank)
+            chunks[cid] = hit.chunk
+            if "faq_question_cosine" in hit.extra:
+                faq_q[cid] = hit.extra["faq_question_cosine"]
+        for rank, (chunk, score) in enumerate(keyword_hits, start=1):
+            fused[chunk.id] = fused.get(chunk.id, 0.0) + 1.0 / (self.rrf_k + rank)
+            chunks.setdefault(chunk.id, chunk)
+            bm25[chunk.id] = score
+        if not fused:
+            return Retrieval(hits=[])
+        order = sorted(fused, key=lambda c: fused[c], reverse=True)[: max(k, 1)]
+        # Cosine of the passage vector itself (not the FAQ-question vector) for every hit.
+        vectors = self.store.vectors(order)
+        for cid in order:
+            if cid in vectors:
+                cosine[cid] = max(0.0, _cos(qvec, vectors[cid]))
+        hits = [
+            Hit(
+                chunk=chunks[cid],
+                score=calibrated_score(
+                    max(cosine.get(cid, 0.0), faq_q.get(cid, 0.0)), bm25.get(cid, 0.0)
+                ),
+                rank=i,
+                matched="faq_question" if cid in faq_q else "passage",
+                extra={
+                    "cosine": round(cosine.get(cid, 0.0), 4),
+                    "bm25": round(bm25.get(cid, 0.0), 4),
+                    "rrf": round(fused[cid], 5),
+                    **({"faq_question_cosine": round(faq_q[cid], 4)} if cid in faq_q else {}),
+                },
+            )
+            for i, cid in enumerate(order, start=1)
+        ]
+        faq_hit = None
+        if faq_q:
+            best = max(faq_q, key=lambda c: faq_q[c])
+            found = next((h for h in hits if h.chunk.id == best), None)
+            if found is None:
+                found = Hit(
+                    chunk=chunks[best],
+                    score=calibrated_score(faq_q[best], 0.0),
+                    rank=0,
+                    matched="faq_question",
+                    extra={"faq_question_cosine": faq_q[best]},
+                )
+            faq_hit = replace(found, extra={**found.extra, "faq_question_cosine": faq_q[best]})
+        return Retrieval(hits=hits, faq_hit=faq_hit)

@@ -278,6 +278,16 @@ class ChromaStore:
         if got["ids"]:
             self.chunks.update(ids=got["ids"], metadatas=new_metas)  # type: ignore[arg-type]
 
+    def vectors(self, ids: Sequence[str]) -> dict[str, list[float]]:
+        """Stored vectors of the given record ids."""
+        if not ids:
+            return {}
+        got = self.chunks.get(ids=list(ids), include=["embeddings"])
+        embs = got["embeddings"]
+        if embs is None:
+            return {}
+        return {cid: [float(x) for x in vec] for cid, vec in zip(got["ids"], embs, strict=True)}
+
     def ids_for_source(self, source: str) -> set[str]:
         """Ids of the passage records of one source file."""
         got = self.chunks.get(
@@ -355,29 +365,36 @@ class ChromaStore:
             where=where,
             include=["documents", "metadatas", "distances"],
         )
-        hits: list[Hit] = []
-        seen: set[str] = set()
+        best: dict[str, tuple[Chunk, float, str]] = {}
+        question_score: dict[str, float] = {}
         ids = res["ids"][0]
         docs = (res["documents"] or [[]])[0]
         metas = (res["metadatas"] or [[]])[0]
         dists = (res["distances"] or [[]])[0]
         for cid, doc, meta, dist in zip(ids, docs, metas, dists, strict=True):
             chunk = chunk_from_record(cid, doc or "", dict(meta or {}))
-            if chunk.id in seen:
-                continue
-            seen.add(chunk.id)
             score = max(0.0, min(1.0, 1.0 - float(dist)))
-            is_q = (meta or {}).get("record") == "faq_question"
+            record = str((meta or {}).get("record", "passage"))
+            if record == "faq_question":
+                question_score[chunk.id] = max(score, question_score.get(chunk.id, 0.0))
+            if chunk.id not in best:
+                best[chunk.id] = (chunk, score, record)
+        hits: list[Hit] = []
+        for chunk, score, record in list(best.values())[:k]:
+            extra = (
+                {"faq_question_cosine": question_score[chunk.id]}
+                if chunk.id in question_score
+                else {}
+            )
             hits.append(
                 Hit(
                     chunk=chunk,
                     score=score,
                     rank=len(hits) + 1,
-                    matched="faq_question" if is_q else "passage",
+                    matched="faq_question" if record == "faq_question" else "passage",
+                    extra=extra,
                 )
             )
-            if len(hits) == k:
-                break
         return hits
 
     # -- manifest ----------------------------------------------------------------------

@@ -1,0 +1,153 @@
+"""Conversations: the turns of each customer, kept per conversation id.
+
+In memory by default; SQLite when configured, so conversations survive a restart and
+several processes (web UI workers) can share them. Both are safe to use from several
+threads at once.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from supportbot.keyword import tokenize
+
+Role = Literal["user", "assistant"]
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One message."""
+
+    role: Role
+    text: str
+    ts: float = field(default_factory=time.time)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class ConversationStore(Protocol):
+    """Keeps the turns of each conversation."""
+
+    def history(self, conversation_id: str) -> list[Turn]:
+        """All turns, oldest first (empty for an unknown id)."""
+        ...
+
+    def append(self, conversation_id: str, turn: Turn) -> None:
+        """Add a turn at the end."""
+        ...
+
+
+class MemoryConversationStore:
+    """Turns in a dict, guarded by a lock."""
+
+    def __init__(self) -> None:
+        self._turns: dict[str, list[Turn]] = {}
+        self._lock = threading.Lock()
+
+    def history(self, conversation_id: str) -> list[Turn]:
+        """A copy of the turns."""
+        with self._lock:
+            return list(self._turns.get(conversation_id, []))
+
+    def append(self, conversation_id: str, turn: Turn) -> None:
+        """Add a turn."""
+        with self._lock:
+            self._turns.setdefault(conversation_id, []).append(turn)
+
+
+class SqliteConversationStore:
+    """Turns in a SQLite file (WAL mode, one connection per thread)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        with self._conn() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS turns (conversation_id TEXT NOT NULL, "
+                "seq INTEGER PRIMARY KEY AUTOINCREMENT, role TEXT NOT NULL, text TEXT NOT NULL, "
+                "ts REAL NOT NULL, meta TEXT NOT NULL DEFAULT '{}')"
+            )
+            db.execute("CREATE INDEX IF NOT EXISTS turns_conv ON turns(conversation_id, seq)")
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30)
+            self._local.conn = conn
+        return conn
+
+    def history(self, conversation_id: str) -> list[Turn]:
+        """Turns read from the file."""
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT role, text, ts, meta FROM turns WHERE conversation_id = ? ORDER BY seq",
+                (conversation_id,),
+            )
+            .fetchall()
+        )
+        return [Turn(role=r[0], text=r[1], ts=r[2], meta=json.loads(r[3])) for r in rows]
+
+    def append(self, conversation_id: str, turn: Turn) -> None:
+        """Insert a turn (committed at once)."""
+        with self._conn() as db:
+            db.execute(
+                "INSERT INTO turns (conversation_id, role, text, ts, meta) VALUES (?, ?, ?, ?, ?)",
+                (conversation_id, turn.role, turn.text, turn.ts, json.dumps(turn.meta)),
+            )
+
+
+_FOLLOWUP_OPENERS = (
+    "and ",
+    "what about",
+    "how about",
+    "also",
+    "what if",
+    "then ",
+    "so ",
+    "ok ",
+    "okay ",
+    "but ",
+)
+_REFERRING = {
+    "it",
+    "that",
+    "this",
+    "they",
+    "them",
+    "those",
+    "these",
+    "one",
+    "ones",
+    "there",
+    "same",
+    "other",
+}
+
+
+def is_followup(question: str) -> bool:
+    """A message that leans on the previous one: short, opening with 'and/what about',
+    or pointing back with 'it/that/the other one'."""
+    q = question.lower().strip()
+    words = q.replace("?", " ").split()
+    content = tokenize(q)
+    return (
+        q.startswith(_FOLLOWUP_OPENERS)
+        or len(content) <= 2
+        or (len(content) <= 5 and any(w in _REFERRING for w in words))
+    )
+
+
+def retrieval_query(question: str, history: list[Turn]) -> str:
+    """The text to search with: a follow-up is joined to the customer's previous question."""
+    previous = [t.text for t in history if t.role == "user"]
+    if previous and is_followup(question):
+        return f"{previous[-1]} {question}"
+    return question
