@@ -19,7 +19,7 @@ from supportbot.config import Settings
 from supportbot.conversation import ConversationStore, Turn, retrieval_query
 from supportbot.embed import Embedder
 from supportbot.generate import Generator
-from supportbot.hygiene import clean_question
+from supportbot.hygiene import clean_question, neutralise_instructions
 from supportbot.prompt import STOP, build_prompt, source_label
 from supportbot.retrieve import HybridRetriever, Retrieval
 from supportbot.store import ChromaStore
@@ -89,7 +89,8 @@ class Reply:
 
 def _citation(n: int, hit: Hit) -> Citation:
     c = hit.chunk
-    snippet = c.text if len(c.text) <= 300 else c.text[:297].rsplit(" ", 1)[0] + "..."
+    text = neutralise_instructions(c.text)
+    snippet = text if len(text) <= 300 else text[:297].rsplit(" ", 1)[0] + "..."
     return Citation(
         n=n,
         source=c.source,
@@ -169,7 +170,7 @@ class SupportBot:
         dropped: list[int] = []
         if faq is not None:
             mode: AnswerMode = "faq"
-            answer = f"{faq.chunk.text} [1]"
+            answer = f"{neutralise_instructions(faq.chunk.text)} [1]"
             cited = [_citation(1, faq)]
             confidence = faq.extra.get("faq_question_cosine", faq.score)
             first_token = time.perf_counter() - started

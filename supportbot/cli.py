@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -18,6 +18,9 @@ from rich.table import Table
 
 from supportbot.config import Settings, load_settings
 from supportbot.errors import SupportBotError
+
+if TYPE_CHECKING:
+    from supportbot.api import Reply, SupportBot
 
 app = typer.Typer(
     name="supportbot",
@@ -127,6 +130,186 @@ def info(config: ConfigOption = None) -> None:
     console.print(f"files: {len(files)}   chunks: {chunks}")
     for source, rec in sorted(files.items()):
         console.print(f"  {source}  {rec.chunk_count} chunks  {rec.ingested_at}")
+
+
+ConversationOption = Annotated[
+    str | None,
+    typer.Option(
+        "--conversation",
+        help="Conversation id, so follow-up questions see the earlier turns (across runs only "
+        "with SUPPORTBOT_CONVERSATION__BACKEND=sqlite).",
+    ),
+]
+
+
+def _build_bot(config: Path | None) -> SupportBot:
+    """The bot for a command, turning setup errors into a clean exit."""
+    from supportbot.api import SupportBot
+
+    settings = settings_from(config)
+    try:
+        return SupportBot.from_settings(settings)
+    except SupportBotError as exc:
+        fail(exc)
+
+
+def _write(text: str) -> None:
+    """Print ``text`` as is (no markup, no newline) and flush, for streamed pieces."""
+    console.print(text, end="", markup=False, emoji=False, highlight=False, soft_wrap=True)
+    console.file.flush()
+
+
+def _seconds(value: float | None) -> str:
+    """``1.23s``, or ``-`` when the time was not measured."""
+    return "-" if value is None else f"{value:.2f}s"
+
+
+def _print_reply(reply: Reply, streamed: str) -> None:
+    """Everything shown after the streamed text: corrections, sources, status, notices.
+
+    Args:
+        reply: the final reply of :meth:`SupportBot.stream`.
+        streamed: the raw text printed while streaming (may differ from ``reply.answer``).
+    """
+    console.print()
+    if reply.answer.strip() != streamed.strip():
+        console.print("[bold]Verified answer:[/]")
+        console.print(reply.answer, markup=False, emoji=False, highlight=False)
+    if reply.citations:
+        console.print("[bold]Sources:[/]")
+        for c in reply.citations:
+            console.print(f"  [{c.n}] {c.label or c.source}", markup=False, highlight=False)
+    t = reply.timings
+    console.print(
+        f"mode: {reply.mode}   confidence: {reply.confidence:.2f}   "
+        f"first token: {_seconds(t.first_token)}   total: {_seconds(t.total)}",
+        style="dim",
+        markup=False,
+        highlight=False,
+    )
+    for notice in reply.notices:
+        console.print(notice, style="yellow", markup=False, highlight=False)
+    if reply.removed:
+        console.print(
+            f"({len(reply.removed)} unsupported sentence(s) removed)",
+            style="dim",
+            markup=False,
+            highlight=False,
+        )
+
+
+def _print_stream(
+    bot: SupportBot, question: str, conversation_id: str | None, prefix: str = ""
+) -> Reply:
+    """Stream the answer to ``question`` onto the terminal and return the final reply.
+
+    Args:
+        bot: the bot that answers.
+        question: the customer's message, as typed.
+        conversation_id: the conversation it belongs to (None: a new one).
+        prefix: markup printed once, just before the first piece of the answer.
+
+    Returns:
+        The verified :class:`Reply` (already printed, with its sources).
+
+    Raises:
+        SupportBotError: from the bot (an :class:`InputError` for an unusable message).
+    """
+    from supportbot.api import Reply
+
+    pieces: list[str] = []
+    for item in bot.stream(question, conversation_id):
+        if isinstance(item, Reply):
+            _print_reply(item, "".join(pieces))
+            return item
+        if not pieces and prefix:
+            console.print(prefix, end="")
+        pieces.append(item)
+        _write(item)
+    raise AssertionError("SupportBot.stream ended without a Reply")  # pragma: no cover
+
+
+def _reply_json(reply: Reply) -> dict[str, Any]:
+    """The machine-readable form of a reply (``ask --json``)."""
+    return {
+        "question": reply.question,
+        "answer": reply.answer,
+        "mode": reply.mode,
+        "confidence": reply.confidence,
+        "verified": reply.verified,
+        "conversation_id": reply.conversation_id,
+        "citations": [
+            {
+                "n": c.n,
+                "source": c.source,
+                "title": c.title,
+                "heading": c.heading,
+                "page": c.page,
+                "snippet": c.snippet,
+                "score": c.score,
+            }
+            for c in reply.citations
+        ],
+        "removed": [{"sentence": r.sentence, "reason": r.reason} for r in reply.removed],
+        "notices": list(reply.notices),
+        "timings": {
+            "retrieval": reply.timings.retrieval,
+            "first_token": reply.timings.first_token,
+            "total": reply.timings.total,
+        },
+    }
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The customer's question.")],
+    conversation: ConversationOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Answer QUESTION from the knowledge base, streaming it, with its sources."""
+    bot = _build_bot(config)
+    try:
+        if as_json:
+            reply = bot.ask(question, conversation)
+            print(json.dumps(_reply_json(reply), indent=2))
+        else:
+            _print_stream(bot, question, conversation)
+    except SupportBotError as exc:
+        fail(exc)
+
+
+@app.command()
+def chat(conversation: ConversationOption = None, config: ConfigOption = None) -> None:
+    """Talk to the bot in the terminal; follow-up questions see the earlier turns."""
+    import uuid
+
+    from supportbot.hygiene import InputError
+
+    bot = _build_bot(config)
+    conv_id = conversation or uuid.uuid4().hex
+    console.print(
+        "[bold]supportbot chat[/]: ask a question. Quit with an empty line, 'exit' or Ctrl-D.",
+        highlight=False,
+    )
+    console.print(f"conversation: {conv_id}", style="dim", markup=False, highlight=False)
+    while True:
+        try:
+            line = console.input("[bold]you>[/] ")
+        except (EOFError, KeyboardInterrupt):
+            console.print()
+            break
+        if line.strip().lower() in ("", "exit", "quit"):
+            break
+        try:
+            _print_stream(bot, line, conv_id, prefix="[bold]bot>[/] ")
+        except InputError as exc:
+            console.print(str(exc), style="yellow", markup=False, highlight=False)
+        except KeyboardInterrupt:
+            console.print("\n(interrupted)", style="dim", markup=False)
+            break
+        except SupportBotError as exc:
+            fail(exc)
 
 
 def _register_plugins() -> None:

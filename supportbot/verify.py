@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from supportbot.embed import Embedder
+from supportbot.hygiene import INJECTION_MARKER, neutralise_instructions
 from supportbot.keyword import tokenize
 from supportbot.types import Hit
 
@@ -100,7 +101,8 @@ class AnswerVerifier:
         if not sentences or not hits:
             result.removed = [Removed(s, "no sources to support it") for s in sentences]
             return result
-        passages = [h.chunk.text for h in hits]
+        # Text addressed to the assistant is neither shown nor accepted as evidence.
+        passages = [neutralise_instructions(h.chunk.text) for h in hits]
         passage_tokens = [set(tokenize(p)) for p in passages]
         similarity = _LazySimilarity(self.embedder, passages) if self.embedder else None
         kept: list[str] = []
@@ -198,7 +200,8 @@ def best_sentences(question_vec: list[float], hit: Hit, embedder: Embedder, n: i
 
     Used as the honest fallback when nothing the model wrote survives verification.
     """
-    sents = split_sentences(hit.chunk.text)
+    sents = [s for s in split_sentences(neutralise_instructions(hit.chunk.text))
+             if INJECTION_MARKER not in s] or [INJECTION_MARKER]
     if len(sents) <= n:
         return " ".join(sents)
     vecs = embedder.embed(sents)
