@@ -20,7 +20,7 @@ from supportbot.conversation import ConversationStore, Turn, retrieval_query
 from supportbot.embed import Embedder
 from supportbot.generate import Generator
 from supportbot.hygiene import clean_question, neutralise_instructions
-from supportbot.prompt import STOP, build_prompt, source_label
+from supportbot.prompt import STOP, build_prompt
 from supportbot.retrieve import HybridRetriever, Retrieval
 from supportbot.store import ChromaStore
 from supportbot.types import Hit
@@ -170,7 +170,7 @@ class SupportBot:
         dropped: list[int] = []
         if faq is not None:
             mode: AnswerMode = "faq"
-            answer = f"{neutralise_instructions(faq.chunk.text)} [1]"
+            answer = f"{neutralise_instructions(faq.chunk.text).rstrip('.')} [1]."
             cited = [_citation(1, faq)]
             confidence = faq.extra.get("faq_question_cosine", faq.score)
             first_token = time.perf_counter() - started
@@ -204,13 +204,20 @@ class SupportBot:
                 answer, numbers, share = raw, list(range(1, len(used) + 1)), 1.0
             if answer:
                 mode = "generated"
+                if 1 not in numbers and self.settings.verify.quote_best:
+                    # The model skipped the best passage: add its most relevant sentence.
+                    quote = best_sentences(
+                        self.embedder.embed_query(text), used[0], self.embedder, n=1
+                    )
+                    answer = f"{answer} {quote.rstrip('.')} [1]."
+                    numbers = [1, *numbers]
                 cited = [_citation(n, used[n - 1]) for n in numbers]
                 confidence = retrieval.top_score * share
             else:
                 mode = "extract"
                 best = used[0]
                 quote = best_sentences(self.embedder.embed_query(text), best, self.embedder)
-                answer = f'From "{source_label(best)}": {quote} [1]'
+                answer = f'From "{_citation(1, best).label}": {quote.rstrip(".")} [1].'
                 cited = [_citation(1, best)]
                 confidence = best.score * 0.5
         total = time.perf_counter() - started
@@ -220,11 +227,12 @@ class SupportBot:
             answer=answer,
             citations=cited,
             confidence=round(confidence, 4),
-            verified=mode in ("faq", "generated", "extract"),
+            verified=mode in ("faq", "extract")
+            or (mode == "generated" and self.settings.verify.enabled),
             mode=mode,
             timings=Timings(
                 round(t_retrieval, 4),
-                round(first_token, 4) if first_token else None,
+                round(first_token, 4) if first_token is not None else None,
                 round(total, 4),
             ),
             hits=retrieval.hits,

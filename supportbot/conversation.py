@@ -133,8 +133,11 @@ _REFERRING = {
 
 
 def is_followup(question: str) -> bool:
-    """A message that leans on the previous one: short, opening with 'and/what about',
-    or pointing back with 'it/that/the other one'."""
+    """Whether a message leans on the previous one.
+
+    True when it is short, opens with "and"/"what about", or points back with
+    "it"/"that"/"the other one".
+    """
     q = question.lower().strip()
     words = q.replace("?", " ").split()
     content = tokenize(q)

@@ -72,6 +72,7 @@ def build_generator(settings: Settings) -> Generator:
                 style=style,
                 timeout=llm.timeout,
                 temperature=llm.temperature,
+                repeat_penalty=llm.repeat_penalty,
             )
         case "scripted":
             return ScriptedGenerator()

@@ -257,7 +257,9 @@ class OpenAIGenerator:
         style: PromptStyle = "completion",
         timeout: float = 120.0,
         temperature: float = 0.0,
+        repeat_penalty: float | None = None,
     ) -> None:
+        self.repeat_penalty = repeat_penalty
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.api_key = api_key
@@ -289,8 +291,13 @@ class OpenAIGenerator:
             "temperature": self.temperature,
             "stream": True,
         }
+        if self.repeat_penalty is not None:
+            body["repeat_penalty"] = self.repeat_penalty  # llama.cpp's name; not OpenAI's API
+        stop = [s for s in stop if s]
         if stop:
-            body["stop"] = stop[:4]  # the OpenAI API accepts at most four stop strings
+            # The OpenAI API accepts at most four stop strings: the server gets the first
+            # four and all of them are enforced below, on the text as it arrives.
+            body["stop"] = stop[:4]
         if self._style == "chat":
             url, body["messages"] = f"{self.base_url}/chat/completions", prompt.messages()
         else:
@@ -304,16 +311,41 @@ class OpenAIGenerator:
                         f"The model server at {self.base_url} answered {r.status_code}: "
                         f"{r.text[:200]}. Check SUPPORTBOT_LLM__BASE_URL and the model name."
                     )
+                held, keep, done = "", max((len(s) for s in stop), default=1) - 1, False
                 for line in r.iter_lines():
                     if not line.startswith("data:"):
                         continue
                     data = line[5:].strip()
                     if data == "[DONE]":
+                        done = True
                         break
-                    choice = json.loads(data)["choices"][0]
+                    try:
+                        choice = json.loads(data)["choices"][0]
+                    except (ValueError, KeyError, IndexError, TypeError) as exc:
+                        raise ModelError(
+                            f"The model server at {self.base_url} sent an unexpected event: "
+                            f"{data[:200]}"
+                        ) from exc
                     text = choice.get("text") or (choice.get("delta") or {}).get("content")
-                    if text:
-                        yield text
+                    if not text:
+                        continue
+                    held += text
+                    cuts = [held.index(s) for s in stop if s in held]
+                    if cuts:
+                        if min(cuts):
+                            yield held[: min(cuts)]
+                        return  # closing the response tells the server to stop
+                    if len(held) > keep:  # hold back what could be the start of a stop string
+                        yield held[: len(held) - keep]
+                        held = held[len(held) - keep :]
+                if not done:
+                    raise ModelError(
+                        f"The model server at {self.base_url} ended the answer without [DONE] "
+                        "(an error on the server, e.g. a prompt longer than its context: see "
+                        "its log)."
+                    )
+                if held:
+                    yield held
         except httpx.HTTPError as exc:
             raise ModelError(
                 f"Could not reach the model server at {self.base_url}: {exc}. Is it running?"

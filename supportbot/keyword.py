@@ -44,9 +44,7 @@ def tokenize(text: str) -> list[str]:
         tokens.append(tok)
         if any(sep in tok for sep in "-./"):
             tokens.append(re.sub(r"[-./]", "", tok))
-            tokens.extend(
-                p for p in re.split(r"[-./]", tok) if len(p) > 1 and p not in STOPWORDS
-            )
+            tokens.extend(p for p in re.split(r"[-./]", tok) if len(p) > 1 and p not in STOPWORDS)
     return tokens
 
 

@@ -200,8 +200,11 @@ def best_sentences(question_vec: list[float], hit: Hit, embedder: Embedder, n: i
 
     Used as the honest fallback when nothing the model wrote survives verification.
     """
-    sents = [s for s in split_sentences(neutralise_instructions(hit.chunk.text))
-             if INJECTION_MARKER not in s] or [INJECTION_MARKER]
+    sents = [
+        s
+        for s in split_sentences(neutralise_instructions(hit.chunk.text))
+        if INJECTION_MARKER not in s
+    ] or [INJECTION_MARKER]
     if len(sents) <= n:
         return " ".join(sents)
     vecs = embedder.embed(sents)

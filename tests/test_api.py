@@ -61,7 +61,7 @@ def test_unsupported_answer_falls_back_to_quoting_the_best_passage(
     reply = bot.ask("charging the widget how many minutes")
     assert reply.mode == "extract"
     assert len(reply.removed) == 2 and "50" in reply.removed[0].reason
-    assert reply.answer.endswith("[1]") and "90 minutes" in reply.answer
+    assert reply.answer.endswith("[1].") and "90 minutes" in reply.answer
     assert reply.raw_answer.startswith("The widget is waterproof")
 
 
@@ -70,7 +70,7 @@ def test_faq_question_match_answers_from_the_faq_without_the_model(
 ) -> None:
     reply = bot.ask("How long is the warranty?")
     assert reply.mode == "faq"
-    assert reply.answer == "The widget has a 2-year limited warranty. [1]"
+    assert reply.answer == "The widget has a 2-year limited warranty [1]."
     assert reply.citations[0].source == "faq.yaml"
     assert gen.history == []
 
