@@ -18,6 +18,7 @@ this number, so it has to mean the same thing whichever side found the passage.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, replace
 
 from supportbot.embed import Embedder
@@ -39,6 +40,19 @@ def calibrated_score(
     bm = bm25 / (bm25 + BM25_HALF) if bm25 > 0 else 0.0
     z = a + b * cosine + c * bm
     return 1.0 / (1.0 + math.exp(-z))
+
+
+_IDENTIFIER = re.compile(r"\b[a-z]{1,4}-?\d[\w-]*|\b[a-z]+-[a-z0-9]+(?:-[a-z0-9]+)*\b")
+
+
+def identifiers(text: str) -> set[str]:
+    """Codes, part and model numbers in ``text`` (lower case, hyphens removed)."""
+    found = set()
+    for m in _IDENTIFIER.finditer(text.lower()):
+        tok = m.group(0)
+        if any(ch.isdigit() for ch in tok):
+            found.add(tok.replace("-", ""))
+    return found
 
 
 def _cos(a: list[float], b: list[float]) -> float:
@@ -141,6 +155,19 @@ class HybridRetriever(DenseRetriever):
             fused[chunk.id] = fused.get(chunk.id, 0.0) + 1.0 / (self.rrf_k + rank)
             chunks.setdefault(chunk.id, chunk)
             bm25[chunk.id] = score
+        # A third ranking: passages whose own heading (or FAQ question) names an identifier
+        # of the question ("E-116", "BW-R1P"), so the section *about* it beats passages that
+        # merely mention it.
+        wanted = identifiers(question) if sparse else set()
+        if wanted:
+            titled = [
+                c
+                for c in chunks.values()
+                if wanted & identifiers(f"{c.heading} {c.question or ''}")
+            ]
+            titled.sort(key=lambda c: -fused[c.id])
+            for rank, chunk in enumerate(titled, start=1):
+                fused[chunk.id] += 1.0 / (self.rrf_k + rank)
         if not fused:
             return Retrieval(hits=[])
         order = sorted(fused, key=lambda c: fused[c], reverse=True)[: max(k, 1)]

@@ -45,6 +45,18 @@ def real_embedder() -> SentenceTransformerEmbedder:
     return emb
 
 
+@pytest.fixture(scope="session")
+def kb_index(tmp_path_factory: pytest.TempPathFactory,
+             real_embedder: SentenceTransformerEmbedder) -> Settings:
+    """kb/docs ingested once per test session with the real embedder."""
+    from ingest import run_ingest
+
+    settings = Settings(data_dir=tmp_path_factory.mktemp("kbindex"))
+    report = run_ingest([KB_DOCS], settings, embedder=real_embedder)
+    assert report.ok and report.count("added") == 5
+    return settings
+
+
 MANUAL_MD = textwrap.dedent(
     """\
     # Widget Manual

@@ -34,15 +34,6 @@ def test_default_embedder_loads_offline_and_means_something(
     assert real_embedder.name == "sentence-transformers/all-MiniLM-L6-v2"
 
 
-@pytest.fixture(scope="module")
-def kb_index(tmp_path_factory: pytest.TempPathFactory,
-             real_embedder: SentenceTransformerEmbedder) -> Settings:
-    settings = Settings(data_dir=tmp_path_factory.mktemp("kbindex"))
-    report = run_ingest([KB_DOCS], settings, embedder=real_embedder)
-    assert report.ok and report.count("added") == 5
-    return settings
-
-
 def test_sample_kb_ingests_cleanly_and_verifies(kb_index: Settings) -> None:
     store = build_store(kb_index)
     assert store.stamp() == ("sentence-transformers/all-MiniLM-L6-v2", 384)
