@@ -62,3 +62,22 @@ def test_every_field_is_described() -> None:
                 walk(ann)
 
     walk(Settings)
+
+
+def test_readme_documents_every_setting() -> None:
+    from pydantic import BaseModel
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+
+    def names(model: type[BaseModel], prefix: str) -> list[str]:
+        out = []
+        for name, field in model.model_fields.items():
+            ann = field.annotation
+            if isinstance(ann, type) and issubclass(ann, BaseModel):
+                out += names(ann, f"{prefix}{name.upper()}__")
+            else:
+                out.append(f"SUPPORTBOT_{prefix}{name.upper()}")
+        return out
+
+    missing = [n for n in names(Settings, "") if f"`{n}`" not in readme]
+    assert not missing, f"README lacks: {missing}"
