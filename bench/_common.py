@@ -36,3 +36,12 @@ def save(name: str, data: object) -> Path:
     path = OUT / f"{name}.json"
     path.write_text(json.dumps(data, indent=2))
     return path
+
+
+def print_rows(header: str, rows: list[dict[str, object]]) -> None:
+    """Print a header line and the rows as a pipe-separated table."""
+    print(header)
+    cols = list(rows[0])
+    print(" | ".join(cols))
+    for r in rows:
+        print(" | ".join(str(r[c]) for c in cols))

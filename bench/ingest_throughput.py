@@ -75,11 +75,7 @@ def main() -> None:
     rows = [measure(KB_DOCS, "kb/docs", embedder)]
     if args.factor > 1:
         rows.append(measure(scaled_corpus(args.factor), f"kb/docs x{args.factor}", embedder))
-    print(f"machine: {machine()}")
-    cols = list(rows[0])
-    print(" | ".join(cols))
-    for r in rows:
-        print(" | ".join(str(r[c]) for c in cols))
+    print_rows(f"machine: {machine()}", rows)
     print(f"saved {save('ingest_throughput', {'machine': machine(), 'rows': rows})}")
 
 

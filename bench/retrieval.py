@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import KB_DOCS, QUESTIONS, machine, save  # noqa: E402
+from _common import KB_DOCS, QUESTIONS, machine, print_rows, save  # noqa: E402
 
 from ingest.pipeline import run_ingest  # noqa: E402
 from supportbot.config import Settings  # noqa: E402
@@ -55,11 +55,7 @@ def main() -> None:
     if args.sweep:
         grid = [(s, o) for s in (400, 600, 800, 1000, 1400) for o in (0, 100)]
     rows = [evaluate(s, o, embedder, questions) for s, o in grid]
-    print(f"machine: {machine()}   questions: {QUESTIONS.name}   retrieval: dense only")
-    cols = list(rows[0])
-    print(" | ".join(cols))
-    for r in rows:
-        print(" | ".join(str(r[c]) for c in cols))
+    print_rows(f"machine: {machine()}   questions: {QUESTIONS.name}   retrieval: dense only", rows)
     print(f"saved {save('retrieval_sweep' if args.sweep else 'retrieval', rows)}")
 
 

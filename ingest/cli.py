@@ -145,8 +145,21 @@ def ingest(
     try:
         store = build_store(settings)
         if paths:
-            interactive = console.is_terminal and not as_json
-            if interactive:
+
+            def ingest_with(progress: Progress | None) -> IngestReport:
+                return run_ingest(
+                    paths,
+                    settings,
+                    store=store,
+                    rebuild=rebuild,
+                    prune=prune,
+                    dry_run=dry_run,
+                    progress=progress,
+                    lock_timeout=lock_timeout,
+                    embedder=build_embedder(settings),
+                )
+
+            if console.is_terminal and not as_json:
                 columns = (
                     TextColumn("{task.description}"),
                     BarColumn(),
@@ -155,28 +168,9 @@ def ingest(
                     TimeElapsedColumn(),
                 )
                 with RichProgress(*columns, console=console, transient=True) as bar:
-                    report = run_ingest(
-                        paths,
-                        settings,
-                        store=store,
-                        rebuild=rebuild,
-                        prune=prune,
-                        dry_run=dry_run,
-                        progress=RichProgressBar(bar),
-                        lock_timeout=lock_timeout,
-                        embedder=build_embedder(settings),
-                    )
+                    report = ingest_with(RichProgressBar(bar))
             else:
-                report = run_ingest(
-                    paths,
-                    settings,
-                    store=store,
-                    rebuild=rebuild,
-                    prune=prune,
-                    dry_run=dry_run,
-                    lock_timeout=lock_timeout,
-                    embedder=build_embedder(settings),
-                )
+                report = ingest_with(None)
         checked = verify_index(store) if verify else None
     except SupportBotError as exc:
         fail(exc)
