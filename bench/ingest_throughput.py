@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import KB_DOCS, machine, save, scaled_corpus  # noqa: E402
+from _common import KB_DOCS, machine, print_rows, save, scaled_corpus  # noqa: E402
 
 from ingest.chunk import chunk_document  # noqa: E402
 from ingest.load import load_document  # noqa: E402
