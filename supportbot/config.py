@@ -206,6 +206,105 @@ class VerifySettings(BaseModel):
     )
 
 
+DEFAULT_SENSITIVE_TOPICS = [
+    "refund",
+    "money back",
+    "chargeback",
+    "dispute",
+    "charged twice",
+    "fraud",
+    "lawyer",
+    "legal action",
+    "sue",
+    "court",
+    "attorney",
+    "consumer protection",
+    "smoke",
+    "fire",
+    "burning",
+    "sparks",
+    "electric shock",
+    "shocked",
+    "injury",
+    "injured",
+    "close my account",
+    "delete my account",
+    "cancel my account",
+    "data breach",
+    "hacked",
+]
+
+
+class EscalationSettings(BaseModel):
+    """When a conversation is handed to a human (thresholds chosen on data, see README)."""
+
+    enabled: bool = Field(True, description="Run the escalation policy on every turn.")
+    min_relevance: float = Field(
+        0.25,
+        ge=0,
+        le=1,
+        description="Best passage's calibrated relevance below which the question counts as "
+        "not covered by the knowledge base (NO_RELEVANT_CONTEXT).",
+    )
+    min_confidence: float = Field(
+        0.15,
+        ge=0,
+        le=1,
+        description="Answer confidence below which the bot hands over (LOW_CONFIDENCE).",
+    )
+    frustration: float = Field(
+        -0.5,
+        ge=-1,
+        le=1,
+        description="VADER compound sentiment at or below which a message counts as frustrated "
+        "(with caps, repeated punctuation and insults as further signals).",
+    )
+    repeat_similarity: float = Field(
+        0.8,
+        ge=0,
+        le=1,
+        description="Similarity to an earlier question of the same conversation at which a "
+        "message counts as asking again (REPEATED_FAILURE).",
+    )
+    thumbs_down_limit: int = Field(
+        2, ge=1, description="Thumbs-down ratings in a conversation that trigger REPEATED_FAILURE."
+    )
+    sensitive_topics: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_SENSITIVE_TOPICS),
+        description="Phrases that send a conversation to a human (SENSITIVE_TOPIC): refunds, "
+        "legal threats, safety, account closure, payment disputes.",
+    )
+
+
+class HandoffSettings(BaseModel):
+    """Where hand-off packets go and what they may contain."""
+
+    sinks: list[Literal["sqlite", "webhook", "callback"]] = Field(
+        default_factory=lambda: ["sqlite"],
+        description="Delivery targets: 'sqlite' (the local queue the agent console reads), "
+        "'webhook' (HTTP POST of JSON), 'callback' (a Python function given to SupportBot).",
+    )
+    queue_path: Path | None = Field(
+        None, description="SQLite file of the hand-off queue. Default: <data_dir>/handoffs.db."
+    )
+    webhook_url: str | None = Field(None, description="URL the 'webhook' sink POSTs packets to.")
+    webhook_secret: str | None = Field(
+        None,
+        description="If set, packets are signed: X-Supportbot-Signature is "
+        "HMAC-SHA256(secret, body).",
+    )
+    webhook_retries: int = Field(5, ge=0, description="Retries after a failed POST.")
+    webhook_backoff: float = Field(
+        0.5, ge=0, description="First retry delay in seconds; doubles at each retry."
+    )
+    webhook_timeout: float = Field(10.0, gt=0, description="Seconds to wait for the helpdesk.")
+    redact_pii: bool = Field(
+        True,
+        description="Redact emails, phone numbers, card numbers and addresses in packets and "
+        "logs (the raw transcript stays only in the local conversation store).",
+    )
+
+
 class Settings(BaseSettings):
     """All supportbot settings.
 
@@ -251,6 +350,13 @@ class Settings(BaseSettings):
     verify: VerifySettings = Field(
         default_factory=VerifySettings, description="Answer verification ([verify] in TOML)."
     )
+    escalation: EscalationSettings = Field(
+        default_factory=EscalationSettings,
+        description="The escalation policy ([escalation] in TOML).",
+    )
+    handoff: HandoffSettings = Field(
+        default_factory=HandoffSettings, description="Hand-off delivery ([handoff] in TOML)."
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -265,6 +371,11 @@ class Settings(BaseSettings):
         toml_path = os.environ.get("SUPPORTBOT_CONFIG")
         toml = TomlConfigSettingsSource(settings_cls, toml_file=toml_path or "supportbot.toml")
         return (init_settings, env_settings, toml)
+
+    @property
+    def handoff_queue_path(self) -> Path:
+        """SQLite file of the hand-off queue."""
+        return self.handoff.queue_path or self.data_dir / "handoffs.db"
 
     @property
     def conversations_path(self) -> Path:
