@@ -79,7 +79,8 @@ def main() -> None:
     parser.add_argument("--context-tokens", type=int, default=None)
     parser.add_argument("--no-verify", action="store_true")
     args = parser.parse_args()
-    overrides: dict = {}
+    # Answer quality is measured with escalation off (bench/escalation.py measures that).
+    overrides: dict = {"escalation": {"enabled": False}}
     if args.context_tokens:
         overrides["llm"] = {"context_tokens": args.context_tokens}
     if args.no_verify:

@@ -11,14 +11,27 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from collections.abc import Generator as Generator_
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from supportbot.config import Settings
 from supportbot.conversation import ConversationStore, Turn, retrieval_query
 from supportbot.embed import Embedder
+from supportbot.errors import SupportBotError
+from supportbot.escalate import Decision, EscalationPolicy, Evidence, Reason
 from supportbot.generate import Generator
+from supportbot.handoff import (
+    BackgroundSink,
+    HandoffPacket,
+    HandoffSink,
+    SqliteHandoffQueue,
+    WebhookSink,
+    build_packet,
+    build_sinks,
+    deliver_packet,
+)
 from supportbot.hygiene import clean_question, neutralise_instructions
 from supportbot.prompt import STOP, build_prompt
 from supportbot.retrieve import HybridRetriever, Retrieval
@@ -26,9 +39,45 @@ from supportbot.store import ChromaStore
 from supportbot.types import Hit
 from supportbot.verify import AnswerVerifier, Removed, best_sentences
 
-AnswerMode = Literal["faq", "generated", "extract", "none"]
+AnswerMode = Literal["faq", "generated", "extract", "none", "handoff", "clarify"]
 
 NO_ANSWER = "I could not find this in the documentation I have. A support agent can help with it."
+HANDED_OVER = (
+    "I'm handing this conversation to a support agent, who will reply here. "
+    "Your reference is #{ref}."
+)
+WITH_AGENT = (
+    "A support agent has your conversation (reference #{ref}) and will reply here; "
+    "your message has been added for them."
+)
+HANDED_BACK = "You're back with the assistant. Ask me anything about your Brightwave products."
+CLARIFY = (
+    "Could you tell me a bit more? For example which device (R1, R1 Pro, S1 or O1), what the "
+    "light or the app shows (an error code like E-104), and what you were trying to do."
+)
+
+
+def _suppressed(history: list[Turn]) -> frozenset[Reason]:
+    """Reasons an agent just handed back: not re-escalated on the very next message."""
+    for turn in reversed(history):
+        if turn.role == "assistant":
+            return frozenset(Reason(r) for r in turn.meta.get("handed_back", []))
+    return frozenset()
+
+
+@dataclass
+class _Draft:
+    """An answer before the escalation policy has seen it."""
+
+    mode: AnswerMode
+    answer: str
+    cited: list[Citation]
+    confidence: float
+    share: float
+    first_token: float | None
+    raw: str = ""
+    removed: list[Removed] = field(default_factory=list)
+    dropped: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -66,8 +115,10 @@ class Reply:
     """The bot's answer to one question.
 
     ``mode`` says where the answer came from: a curated FAQ entry, the model (verified),
-    sentences extracted from the best passage (when nothing generated was supported), or
-    nothing at all. ``escalation`` is filled by the escalation policy.
+    sentences extracted from the best passage (when nothing generated was supported),
+    nothing at all, a question back to the customer (``clarify``), or a hand-off to a
+    human (``handoff``, with ``handoff_id``). ``escalation`` is the policy's decision,
+    with reason codes and evidence; ``draft_answer`` keeps what the bot would have said.
     """
 
     conversation_id: str
@@ -84,7 +135,9 @@ class Reply:
     raw_answer: str = ""
     retrieval_query: str = ""
     notices: list[str] = field(default_factory=list)
-    escalation: Any = None
+    escalation: Decision | None = None
+    handoff_id: str | None = None
+    draft_answer: str = ""
 
 
 def _citation(n: int, hit: Hit) -> Citation:
@@ -119,6 +172,7 @@ class SupportBot:
         generator: Generator,
         conversations: ConversationStore,
         settings: Settings | None = None,
+        on_handoff: Callable[[HandoffPacket], None] | None = None,
     ) -> None:
         self.settings = settings or Settings()
         self.embedder = embedder
@@ -129,13 +183,28 @@ class SupportBot:
         self.retriever = HybridRetriever(embedder, store, candidates=r.candidates, rrf_k=r.rrf_k)
         v = self.settings.verify
         self.verifier = AnswerVerifier(embedder, v.min_overlap, v.min_similarity)
+        self.policy = EscalationPolicy(self.settings.escalation)
+        self.handoff_queue = SqliteHandoffQueue(self.settings.handoff_queue_path)
+        # The queue is the system of record (lifecycle state); other sinks also get packets.
+        # Webhooks run in the background so a slow helpdesk never delays the customer.
+        self.sinks: list[HandoffSink] = [
+            BackgroundSink(sink) if isinstance(sink, WebhookSink) else sink
+            for sink in build_sinks(
+                self.settings.handoff, self.settings.handoff_queue_path, callback=on_handoff
+            )
+            if not isinstance(sink, SqliteHandoffQueue)
+        ]
 
     @classmethod
-    def from_settings(cls, settings: Settings | None = None) -> SupportBot:
+    def from_settings(
+        cls,
+        settings: Settings | None = None,
+        on_handoff: Callable[[HandoffPacket], None] | None = None,
+    ) -> SupportBot:
         """Build every part from settings (see :mod:`supportbot.factory`)."""
         from supportbot.factory import build_bot
 
-        return build_bot(settings or Settings())
+        return build_bot(settings or Settings(), on_handoff)
 
     def ask(self, question: str, conversation_id: str | None = None) -> Reply:
         """Answer ``question`` (blocking); see :meth:`stream` for the streaming form."""
@@ -149,6 +218,13 @@ class SupportBot:
     def stream(self, question: str, conversation_id: str | None = None) -> Iterator[str | Reply]:
         """Yield answer text as it is generated, then the final, verified :class:`Reply`.
 
+        Every turn goes through the escalation policy: signals in the message itself
+        (a request for a person, frustration, a sensitive or account-specific matter, a
+        repeated question) or no relevant passage hand the conversation over *before*
+        generation; an answer that verification could not support, or with too little
+        confidence, hands it over after. While a human owns the conversation the bot does
+        not answer; it says so.
+
         Raises:
             InputError: the question is empty after cleaning.
         """
@@ -156,71 +232,72 @@ class SupportBot:
         cs = self.settings.conversation
         text, notices = clean_question(question, cs.max_question_chars)
         conv_id = conversation_id or uuid.uuid4().hex
-        history = (
-            self.conversations.history(conv_id)[-cs.history_turns :] if cs.history_turns else []
-        )
+        full_history = self.conversations.history(conv_id)
+        history = full_history[-cs.history_turns :] if cs.history_turns else []
+
+        owner = self.handoff_queue.get_by_conversation(conv_id, open_only=True)
+        if owner is not None:
+            message = WITH_AGENT.format(ref=owner.id[:8])
+            yield message
+            reply = Reply(
+                conv_id,
+                text,
+                message,
+                [],
+                0.0,
+                False,
+                "handoff",
+                Timings(0.0, 0.0, round(time.perf_counter() - started, 4)),
+                notices=notices,
+                handoff_id=owner.id,
+            )
+            self._record(conv_id, reply, {"handoff": owner.id})
+            yield reply
+            return
+
         query = retrieval_query(text, history)
         retrieval = self.retriever.retrieve(query, k=self.settings.retrieval.top_k)
         t_retrieval = time.perf_counter() - started
-        first_token: float | None = None
-
+        suppress = _suppressed(full_history)
+        decision = self.policy.decide(
+            text, full_history, top_score=retrieval.top_score, suppress=suppress
+        )
+        draft: _Draft | None = None
         faq = self._faq_answer(retrieval)
-        raw = ""
-        removed: list[Removed] = []
-        dropped: list[int] = []
-        if faq is not None:
-            mode: AnswerMode = "faq"
-            answer = f"{neutralise_instructions(faq.chunk.text).rstrip('.')} [1]."
-            cited = [_citation(1, faq)]
-            confidence = faq.extra.get("faq_question_cosine", faq.score)
-            first_token = time.perf_counter() - started
-            yield answer
-        elif not retrieval.hits:
-            mode, answer, cited, confidence = "none", NO_ANSWER, [], 0.0
-            first_token = time.perf_counter() - started
+        if decision.action == "answer" or (faq is not None and not decision.escalate):
+            draft = yield from self._draft(text, history, retrieval, started)
+            decision = self.policy.decide(
+                text,
+                full_history,
+                top_score=retrieval.top_score,
+                reply_mode=draft.mode,
+                confidence=draft.confidence,
+                supported_share=draft.share,
+                suppress=suppress,
+            )
+        handoff_id: str | None = None
+        if decision.escalate:
+            packet = self._hand_over(
+                conv_id, full_history + [Turn("user", text)], decision, retrieval.hits, draft
+            )
+            handoff_id = packet.id
+            answer = HANDED_OVER.format(ref=packet.id[:8])
+            mode: AnswerMode = "handoff"
+            yield ("\n\n" if draft else "") + answer
+            cited: list[Citation] = []
+            confidence = 0.0
+        elif decision.action == "clarify" and draft is None:
+            answer, mode, cited, confidence = CLARIFY, "clarify", [], 0.0
             yield answer
         else:
-            llm = self.settings.llm
-            prompt, used = build_prompt(
-                text,
-                retrieval.hits,
-                self.generator.count_tokens,
-                llm.context_tokens,
-                [(t.role, t.text) for t in history],
+            assert draft is not None
+            answer, mode, cited, confidence = (
+                draft.answer,
+                draft.mode,
+                draft.cited,
+                draft.confidence,
             )
-            pieces: list[str] = []
-            for piece in self.generator.stream(prompt, llm.max_tokens, STOP):
-                if first_token is None:
-                    first_token = time.perf_counter() - started
-                pieces.append(piece)
-                yield piece
-            raw = "".join(pieces).strip()
-            if self.settings.verify.enabled:
-                check = self.verifier.verify(raw, used)
-                removed, dropped = check.removed, check.dropped_citations
-                answer, numbers = check.text, check.cited
-                share = check.supported_share
-            else:
-                answer, numbers, share = raw, list(range(1, len(used) + 1)), 1.0
-            if answer:
-                mode = "generated"
-                if 1 not in numbers and self.settings.verify.quote_best:
-                    # The model skipped the best passage: add its most relevant sentence.
-                    quote = best_sentences(
-                        self.embedder.embed_query(text), used[0], self.embedder, n=1
-                    )
-                    answer = f"{answer} {quote.rstrip('.')} [1]."
-                    numbers = [1, *numbers]
-                cited = [_citation(n, used[n - 1]) for n in numbers]
-                confidence = retrieval.top_score * share
-            else:
-                mode = "extract"
-                best = used[0]
-                quote = best_sentences(self.embedder.embed_query(text), best, self.embedder)
-                answer = f'From "{_citation(1, best).label}": {quote.rstrip(".")} [1].'
-                cited = [_citation(1, best)]
-                confidence = best.score * 0.5
-        total = time.perf_counter() - started
+        first = draft.first_token if draft else time.perf_counter() - started
         reply = Reply(
             conversation_id=conv_id,
             question=text,
@@ -232,30 +309,228 @@ class SupportBot:
             mode=mode,
             timings=Timings(
                 round(t_retrieval, 4),
-                round(first_token, 4) if first_token is not None else None,
-                round(total, 4),
+                round(first, 4) if first is not None else None,
+                round(time.perf_counter() - started, 4),
             ),
             hits=retrieval.hits,
-            removed=removed,
-            dropped_citations=dropped,
-            raw_answer=raw,
+            removed=draft.removed if draft else [],
+            dropped_citations=draft.dropped if draft else [],
+            raw_answer=draft.raw if draft else "",
             retrieval_query=query,
             notices=notices,
+            escalation=decision,
+            handoff_id=handoff_id,
+            draft_answer=draft.answer if (draft and mode == "handoff") else "",
         )
-        self.conversations.append(conv_id, Turn("user", text))
-        self.conversations.append(
+        self._record(conv_id, reply, {"handoff": handoff_id} if handoff_id else {})
+        yield reply
+
+    def _record(self, conv_id: str, reply: Reply, extra: dict[str, Any]) -> None:
+        self.conversations.append(conv_id, Turn("user", reply.question))
+        meta: dict[str, Any] = {
+            "mode": reply.mode,
+            "confidence": reply.confidence,
+            "citations": [c.chunk_id for c in reply.citations],
+            **extra,
+        }
+        if reply.escalation is not None:
+            meta["decision"] = reply.escalation.action
+            meta["reasons"] = [r.value for r in reply.escalation.reasons]
+        self.conversations.append(conv_id, Turn("assistant", reply.answer, meta=meta))
+
+    def _draft(
+        self, text: str, history: list[Turn], retrieval: Retrieval, started: float
+    ) -> Generator_[str, None, _Draft]:
+        """Produce an answer (FAQ, generated and verified, or extracted), streaming it."""
+        faq = self._faq_answer(retrieval)
+        if faq is not None:
+            answer = f"{neutralise_instructions(faq.chunk.text).rstrip('.')} [1]."
+            at = time.perf_counter() - started
+            yield answer
+            return _Draft(
+                "faq",
+                answer,
+                [_citation(1, faq)],
+                faq.extra.get("faq_question_cosine", faq.score),
+                1.0,
+                at,
+            )
+        if not retrieval.hits:
+            yield NO_ANSWER
+            return _Draft("none", NO_ANSWER, [], 0.0, 0.0, time.perf_counter() - started)
+        llm = self.settings.llm
+        prompt, used = build_prompt(
+            text,
+            retrieval.hits,
+            self.generator.count_tokens,
+            llm.context_tokens,
+            [(t.role, t.text) for t in history],
+        )
+        pieces: list[str] = []
+        first: float | None = None
+        for piece in self.generator.stream(prompt, llm.max_tokens, STOP):
+            if first is None:
+                first = time.perf_counter() - started
+            pieces.append(piece)
+            yield piece
+        raw = "".join(pieces).strip()
+        removed: list[Removed] = []
+        dropped: list[int] = []
+        if self.settings.verify.enabled:
+            check = self.verifier.verify(raw, used)
+            removed, dropped = check.removed, check.dropped_citations
+            answer, numbers, share = check.text, check.cited, check.supported_share
+        else:
+            answer, numbers, share = raw, list(range(1, len(used) + 1)), 1.0
+        if answer:
+            if 1 not in numbers and self.settings.verify.quote_best:
+                # The model skipped the best passage: add its most relevant sentence.
+                quote = best_sentences(self.embedder.embed_query(text), used[0], self.embedder, n=1)
+                answer = f"{answer} {quote.rstrip('.')} [1]."
+                numbers = [1, *numbers]
+            return _Draft(
+                "generated",
+                answer,
+                [_citation(n, used[n - 1]) for n in numbers],
+                retrieval.top_score * share,
+                share,
+                first,
+                raw,
+                removed,
+                dropped,
+            )
+        best = used[0]
+        quote = best_sentences(self.embedder.embed_query(text), best, self.embedder)
+        answer = f'From "{_citation(1, best).label}": {quote.rstrip(".")} [1].'
+        return _Draft(
+            "extract",
+            answer,
+            [_citation(1, best)],
+            best.score * 0.5,
+            share,
+            first,
+            raw,
+            removed,
+            dropped,
+        )
+
+    # -- hand-off lifecycle ------------------------------------------------------------
+
+    def _hand_over(
+        self,
+        conv_id: str,
+        transcript: list[Turn],
+        decision: Decision,
+        hits: list[Hit],
+        draft: _Draft | None,
+    ) -> HandoffPacket:
+        evidence = [
+            {
+                "reason": e.reason.value,
+                "detail": e.detail,
+                "score": e.score,
+                "matched": list(e.matched),
+            }
+            for e in decision.evidence
+        ]
+        suggestion = None
+        if draft is not None and draft.mode in ("faq", "generated", "extract"):
+            suggestion = draft.answer
+        packet = build_packet(
             conv_id,
+            transcript,
+            [r.value for r in decision.reasons],
+            evidence,
+            hits,
+            suggestion,
+            redact_pii=self.settings.handoff.redact_pii,
+            allow=self.settings.handoff.redact_allow,
+        )
+        self.handoff_queue.deliver(packet)
+        deliver_packet(packet, self.sinks)  # a failing helpdesk never breaks the reply
+        return packet
+
+    def escalate(
+        self, conversation_id: str, reason: Reason | str = "HUMAN_REQUESTED", note: str = ""
+    ) -> HandoffPacket:
+        """Hand a conversation to a human now (the UI's "talk to a person" button)."""
+        code = Reason(reason if isinstance(reason, str) else reason.value)
+        existing = self.handoff_queue.get_by_conversation(conversation_id, open_only=True)
+        if existing is not None:
+            return existing
+        decision = Decision(
+            "escalate",
+            (code,),
+            (Evidence(code, note or "requested through the API", None, ()),),
+            1.0,
+        )
+        history = self.conversations.history(conversation_id)
+        packet = self._hand_over(conversation_id, history, decision, [], None)
+        self.conversations.append(
+            conversation_id,
             Turn(
                 "assistant",
-                answer,
-                meta={
-                    "mode": mode,
-                    "confidence": reply.confidence,
-                    "citations": [c.chunk_id for c in cited],
-                },
+                HANDED_OVER.format(ref=packet.id[:8]),
+                meta={"mode": "handoff", "handoff": packet.id, "reasons": [code.value]},
             ),
         )
-        yield reply
+        return packet
+
+    def handoffs(self, status: str | None = None) -> list[HandoffPacket]:
+        """Hand-off packets, highest priority and newest first."""
+        return self.handoff_queue.list(status)
+
+    def claim(self, handoff_id: str, agent: str) -> HandoffPacket:
+        """An agent takes the conversation."""
+        return self._set_status(handoff_id, "claimed", agent)
+
+    def agent_reply(self, handoff_id: str, agent: str, text: str) -> None:
+        """Send an agent's message into the customer's conversation."""
+        packet = self._packet(handoff_id)
+        self.handoff_queue.add_agent_message(packet.conversation_id, agent, text)
+        self.conversations.append(
+            packet.conversation_id, Turn("assistant", text, meta={"agent": agent})
+        )
+
+    def resolve(self, handoff_id: str, agent: str | None = None) -> HandoffPacket:
+        """Close the hand-off; the next message from the customer is answered by the bot."""
+        return self._set_status(handoff_id, "resolved", agent)
+
+    def hand_back(self, handoff_id: str, agent: str | None = None) -> HandoffPacket:
+        """Give the conversation back to the bot, which then answers again.
+
+        The reasons that caused this hand-off are suppressed for the customer's next
+        message (loop prevention); anything new still escalates.
+        """
+        packet = self._set_status(handoff_id, "handed_back", agent)
+        self.conversations.append(
+            packet.conversation_id,
+            Turn(
+                "assistant",
+                HANDED_BACK,
+                meta={"handed_back": list(packet.reasons), "agent": agent or ""},
+            ),
+        )
+        return packet
+
+    def feedback(self, conversation_id: str, helpful: bool) -> bool:
+        """Thumbs up/down on the latest answer (thumbs-down twice escalates)."""
+        return self.conversations.annotate_last(
+            conversation_id, "assistant", feedback="up" if helpful else "down"
+        )
+
+    def _packet(self, handoff_id: str) -> HandoffPacket:
+        packet = self.handoff_queue.get(handoff_id)
+        if packet is None:
+            raise SupportBotError(
+                f"No hand-off with id {handoff_id!r}; list them with bot.handoffs()."
+            )
+        return packet
+
+    def _set_status(self, handoff_id: str, status: str, agent: str | None) -> HandoffPacket:
+        self._packet(handoff_id)
+        self.handoff_queue.update_status(handoff_id, status, agent)
+        return self._packet(handoff_id)
 
     def _faq_answer(self, retrieval: Retrieval) -> Hit | None:
         hit = retrieval.faq_hit

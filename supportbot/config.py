@@ -276,13 +276,21 @@ class EscalationSettings(BaseModel):
     )
 
 
+SinkName = Literal["sqlite", "webhook", "callback"]
+
+
+def _default_sinks() -> list[SinkName]:
+    return ["sqlite"]
+
+
 class HandoffSettings(BaseModel):
     """Where hand-off packets go and what they may contain."""
 
-    sinks: list[Literal["sqlite", "webhook", "callback"]] = Field(
-        default_factory=lambda: ["sqlite"],
+    sinks: list[SinkName] = Field(
+        default_factory=_default_sinks,
         description="Delivery targets: 'sqlite' (the local queue the agent console reads), "
-        "'webhook' (HTTP POST of JSON), 'callback' (a Python function given to SupportBot).",
+        "'webhook' (HTTP POST of JSON, in the background, with retries and a dead-letter "
+        "table), 'callback' (a Python function given to SupportBot).",
     )
     queue_path: Path | None = Field(
         None, description="SQLite file of the hand-off queue. Default: <data_dir>/handoffs.db."
@@ -298,6 +306,10 @@ class HandoffSettings(BaseModel):
         0.5, ge=0, description="First retry delay in seconds; doubles at each retry."
     )
     webhook_timeout: float = Field(10.0, gt=0, description="Seconds to wait for the helpdesk.")
+    redact_allow: list[str] = Field(
+        default_factory=lambda: ["1-800-555-0142", "support@brightwave.example"],
+        description="The company's own public contacts, kept when PII is redacted.",
+    )
     redact_pii: bool = Field(
         True,
         description="Redact emails, phone numbers, card numbers and addresses in packets and "

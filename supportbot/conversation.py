@@ -41,6 +41,10 @@ class ConversationStore(Protocol):
         """Add a turn at the end."""
         ...
 
+    def annotate_last(self, conversation_id: str, role: Role, **meta: Any) -> bool:
+        """Merge ``meta`` into the newest turn of ``role``; False if there is none."""
+        ...
+
 
 class MemoryConversationStore:
     """Turns in a dict, guarded by a lock."""
@@ -58,6 +62,17 @@ class MemoryConversationStore:
         """Add a turn."""
         with self._lock:
             self._turns.setdefault(conversation_id, []).append(turn)
+
+    def annotate_last(self, conversation_id: str, role: Role, **meta: Any) -> bool:
+        """Merge ``meta`` into the newest turn of ``role`` (e.g. a thumbs-down)."""
+        with self._lock:
+            turns = self._turns.get(conversation_id, [])
+            for i in range(len(turns) - 1, -1, -1):
+                if turns[i].role == role:
+                    t = turns[i]
+                    turns[i] = Turn(t.role, t.text, t.ts, {**t.meta, **meta})
+                    return True
+            return False
 
 
 class SqliteConversationStore:
@@ -94,6 +109,20 @@ class SqliteConversationStore:
             .fetchall()
         )
         return [Turn(role=r[0], text=r[1], ts=r[2], meta=json.loads(r[3])) for r in rows]
+
+    def annotate_last(self, conversation_id: str, role: Role, **meta: Any) -> bool:
+        """Merge ``meta`` into the newest turn of ``role`` (e.g. a thumbs-down)."""
+        with self._conn() as db:
+            row = db.execute(
+                "SELECT seq, meta FROM turns WHERE conversation_id = ? AND role = ? "
+                "ORDER BY seq DESC LIMIT 1",
+                (conversation_id, role),
+            ).fetchone()
+            if row is None:
+                return False
+            merged = {**json.loads(row[1]), **meta}
+            db.execute("UPDATE turns SET meta = ? WHERE seq = ?", (json.dumps(merged), row[0]))
+            return True
 
     def append(self, conversation_id: str, turn: Turn) -> None:
         """Insert a turn (committed at once)."""

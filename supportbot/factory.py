@@ -20,7 +20,10 @@ from supportbot.generate import Generator, LlamaCppGenerator, OpenAIGenerator, S
 from supportbot.store import ChromaStore, open_chroma_client
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from supportbot.api import SupportBot
+    from supportbot.handoff import HandoffPacket
 
 
 def build_embedder(settings: Settings) -> Embedder:
@@ -86,8 +89,13 @@ def build_conversations(settings: Settings) -> ConversationStore:
     return MemoryConversationStore()
 
 
-def build_bot(settings: Settings) -> SupportBot:
-    """A :class:`SupportBot` with every part chosen by ``settings``."""
+def build_bot(
+    settings: Settings, on_handoff: Callable[[HandoffPacket], None] | None = None
+) -> SupportBot:
+    """A :class:`SupportBot` with every part chosen by ``settings``.
+
+    ``on_handoff`` is the Python callback of the 'callback' hand-off sink.
+    """
     from supportbot.api import SupportBot
 
     return SupportBot(
@@ -96,4 +104,5 @@ def build_bot(settings: Settings) -> SupportBot:
         build_generator(settings),
         build_conversations(settings),
         settings,
+        on_handoff=on_handoff,
     )

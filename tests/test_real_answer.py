@@ -22,8 +22,11 @@ pytestmark = pytest.mark.model
 
 @pytest.fixture(scope="module")
 def bot(kb_index: Settings, real_embedder: SentenceTransformerEmbedder) -> SupportBot:
-    return SupportBot(real_embedder, build_store(kb_index), build_generator(kb_index),
-                      MemoryConversationStore(), kb_index)
+    # Answering is tested with escalation off; test_real_escalation covers the policy.
+    settings = kb_index.model_copy(update={"escalation": kb_index.escalation.model_copy(
+        update={"enabled": False})})
+    return SupportBot(real_embedder, build_store(settings), build_generator(settings),
+                      MemoryConversationStore(), settings)
 
 
 def _grounded(reply: Reply) -> None:

@@ -209,6 +209,7 @@ def test_supportbot_answers_through_the_remote_backend(
             "max_tokens": 48,
             "timeout": 60,
         },
+        escalation={"enabled": False},
     )
     report = run_ingest([kb_dir], settings)
     assert report.ok and report.count("added") == 3
