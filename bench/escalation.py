@@ -234,7 +234,11 @@ def kb_scores(decisions: list[tuple[Item, Decision]]) -> dict[str, object]:
         "false_escalation": share([d.escalate for d in answerable]),
         "clarify_on_answerable": share([d.action == "clarify" for d in answerable]),
         "per_reason": per_reason,
-        "missed": [it.text for it, d in decisions if it.category == "escalate" and not d.escalate],
+        "missed": [
+            f"{it.text} -> {d.action}, labelled {list(it.reasons)} (top {it.top_score:.2f})"
+            for it, d in decisions
+            if it.category == "escalate" and not d.escalate
+        ],
         "false": [
             f"{it.text} -> {[r.value for r in d.reasons]} (top {it.top_score:.2f})"
             for it, d in decisions
@@ -302,7 +306,8 @@ def sweep_min_relevance(
             if it.category in OOS_CATEGORIES:
                 oos_groups[(it.source, it.category)].append(decide(policy, it).action != "answer")
         oos = macro([share(v) for v in oos_groups.values()])
-        recall, false = float(ks["escalation_recall"]), float(ks["false_escalation"])  # type: ignore[arg-type]
+        recall = float(ks["escalation_recall"])  # type: ignore[arg-type]
+        false = float(ks["false_escalation"])  # type: ignore[arg-type]
         objective = (recall + oos + (1 - false)) / 3
         rows.append(
             {

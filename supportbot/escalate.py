@@ -214,7 +214,8 @@ _HUMAN_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"\b(?:i|we)(?:'d|'m|\s+would|\s+really|\s+just|\s+do|\s+still)?\s+"
             r"(?:want|need|like|prefer|request|demand|am\s+requesting|rather\s+have)"
             rf"(?:\s+to\s+(?:have|get|see))?{_FILLER}\s+{_PERSON_REQ}"
-            rf"|^\W*(?:need|want|get|requesting)(?:\s+to\s+(?:have|get|see))?{_FILLER}\s+{_PERSON_REQ}"
+            r"|^\W*(?:need|want|get|requesting)(?:\s+to\s+(?:have|get|see))?"
+            rf"{_FILLER}\s+{_PERSON_REQ}"
             rf"|\b(?:can|could|may)\s+(?:i|we)\s+(?:please\s+)?(?:get|have|see){_FILLER}\s+"
             rf"{_PERSON_REQ}"
         ),
@@ -267,13 +268,13 @@ _SERVICE_TALK = re.compile(rf"\b{_CONTACT_VERB}(?:\s+(?:to|with))?{_FILLER}\s+{_
 def detect_human_request(question: str) -> Evidence | None:
     """Evidence that the customer asks for a person, or None.
 
-    Args:
-        question: the customer's message.
-
     Explicit wording only ("talk to a person", "get me a rep", "agent", "call me"): a
     question *about* contacting support ("what number do I call", "are you open on
     Saturday") is answered from the knowledge base, and a device "agent" or the app's
     household "manager" role is not a person.
+
+    Args:
+        question: the customer's message.
     """
     text = _norm(question)
     matched = list(_found(_HUMAN_PATTERNS, text))
@@ -318,7 +319,10 @@ _INSULTS = (
     r"sucks?|waste\s+(?:of\s+)?(?:my\s+)?(?:time|money)|waste\s+app|fed\s+up|sick\s+of|"
     r"tired\s+of|had\s+enough|i'?m\s+done|i\s+am\s+done|done\s+with|are\s+you\s+(?:serious|"
     r"kidding)|(?:bad|poor|lousy)\s+(?:customer\s+)?(?:service|support|experience|product|app)|"
-    r"never\s+again|or\s+(?:else|i'?m|im|i\s+will|i'?ll|we\s+will|we'?ll)\s+(?:going\s+to\s+)?(?:\w+ing|cancel|report|sue|file|take|leave|switch|call|go)|complain\w*|reclamation|(?:consumer|customer)\s+claim|"
+    r"never\s+again|complain\w*|reclamation|(?:consumer|customer)\s+claim|"
+    # ultimatums: "... or I'm filing a chargeback", "or else"
+    r"or\s+(?:else|i'?m|im|i\s+will|i'?ll|we\s+will|we'?ll)\s+(?:going\s+to\s+)?"
+    r"(?:\w+ing|cancel|report|sue|file|take|leave|switch|call|go)|"
     r"claim\s+against|not\s+helpful|aren'?t\s+(?:being\s+)?helpful|unhelpful"
 )
 _INSULT = re.compile(rf"\b(?:{_INSULTS})\b")
@@ -437,7 +441,8 @@ _POLICY_TOPICS = (
 )
 _DEMAND = re.compile(
     # "I want a refund", not "can I request a refund" (a policy question).
-    r"(?<!can\s)(?<!could\s)(?<!may\s)(?<!do\s)(?<!how\s)(?<!if\s)\b(?:i|we)(?:'d|'m|\s+am|\s+would|\s+just|\s+really|\s+still)?\s+"
+    r"(?<!can\s)(?<!could\s)(?<!may\s)(?<!do\s)(?<!how\s)(?<!if\s)"
+    r"\b(?:i|we)(?:'d|'m|\s+am|\s+would|\s+just|\s+really|\s+still)?\s+"
     r"(?:want|need|demand|expect|deserve|request|requested|insist\s+on|like|asked\s+for|"
     r"asking\s+for|am\s+owed|was\s+promised|'m\s+owed)\s+"
     r"(?:(?:a|an|my|the|full|complete|whole|to|get|have|receive|be|all|of)\s+)*(?:\w+\s+)?"
@@ -572,7 +577,8 @@ _ACCOUNT_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
         "not received",
         re.compile(
             r"\b(?:didn'?t|did\s+not|haven'?t|have\s+not|never|not|yet\s+to)\s+"
-            r"(?:\w+\s+)?(?:receiv\w*|recieve\w*|get|got|gotten|arrived?)\s+(?:(?:my|the|a|any)\s+)?"
+            r"(?:\w+\s+)?(?:receiv\w*|recieve\w*|get|got|gotten|arrived?)\s+"
+            r"(?:(?:my|the|a|any)\s+)?"
             r"(?:\w+\s+){0,2}?(?:refund|order|package|parcel|bonus|money|replacement|invoice|"
             r"confirmation|tracking|credit|cashback|amount)"
             r"|\b(?:still\s+)?no\s+(?:tracking|shipping|confirmation)\s+(?:email|number|info|"
@@ -601,7 +607,8 @@ _ACCOUNT_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
         "look at my account",
         re.compile(
             r"\b(?:you|someone|somebody|anyone|agent|rep|staff)\s+(?:to\s+)?(?:\w+\s+)?"
-            r"(?:look\s+(?:at|into)|check|review|verify|investigate|pull\s+up|access|fix|sort\s+out)"
+            r"(?:look\s+(?:at|into)|check|review|verify|investigate|pull\s+up|access|fix|"
+            r"sort\s+out)"
             r"\s+(?:on\s+)?my\s+(?:\w+\s+)?(?:billing|bill|account|invoice|order|payment|"
             r"charges?|subscription|records?|history)\b"
             r"|^\W*(?:please\s+|pls\s+)?(?:check|look\s+(?:at|into)|review|investigate|fix)\s+"
