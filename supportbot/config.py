@@ -240,7 +240,7 @@ class EscalationSettings(BaseModel):
 
     enabled: bool = Field(True, description="Run the escalation policy on every turn.")
     min_relevance: float = Field(
-        0.25,
+        0.175,
         ge=0,
         le=1,
         description="Best passage's calibrated relevance below which the question counts as "
@@ -253,14 +253,14 @@ class EscalationSettings(BaseModel):
         description="Answer confidence below which the bot hands over (LOW_CONFIDENCE).",
     )
     frustration: float = Field(
-        -0.5,
+        -0.7,
         ge=-1,
         le=1,
         description="VADER compound sentiment at or below which a message counts as frustrated "
         "(with caps, repeated punctuation and insults as further signals).",
     )
     repeat_similarity: float = Field(
-        0.8,
+        0.75,
         ge=0,
         le=1,
         description="Similarity to an earlier question of the same conversation at which a "
