@@ -134,3 +134,24 @@ def test_answer_quality_on_kb_eval_does_not_regress(bot: SupportBot) -> None:
         _grounded(reply)
     assert correct / len(qs) >= ACCURACY_FLOOR
     assert found / len(qs) >= RECALL5_FLOOR
+
+
+def test_escalation_with_the_real_models(kb_index: Settings,
+                                         real_embedder: SentenceTransformerEmbedder,
+                                         tmp_path: Path) -> None:
+    from supportbot.escalate import Reason
+
+    settings = kb_index.model_copy(update={"data_dir": tmp_path / "esc"})
+    bot = SupportBot(real_embedder, build_store(kb_index), build_generator(settings),
+                     MemoryConversationStore(), settings)
+    off_topic = bot.ask("can you recommend a good pizza place near me?")
+    assert off_topic.mode == "handoff"
+    assert Reason.NO_RELEVANT_CONTEXT in off_topic.escalation.reasons  # type: ignore[union-attr]
+    answered = bot.ask("my router light is blinking red, is it overheating?")
+    assert answered.mode != "handoff", answered.escalation
+    human = bot.ask("this is useless!!! get me a real person NOW")
+    assert human.mode == "handoff"
+    assert {Reason.HUMAN_REQUESTED, Reason.FRUSTRATION} <= set(
+        human.escalation.reasons)  # type: ignore[union-attr]
+    packet = bot.handoffs(status="open")[0]
+    assert packet.priority in ("high", "urgent") and packet.transcript
