@@ -143,14 +143,12 @@ def ingest(
     settings = settings_from(config)
     report: IngestReport | None = None
     try:
-        store = build_store(settings)
         if paths:
 
             def ingest_with(progress: Progress | None) -> IngestReport:
                 return run_ingest(
                     paths,
                     settings,
-                    store=store,
                     rebuild=rebuild,
                     prune=prune,
                     dry_run=dry_run,
@@ -171,7 +169,7 @@ def ingest(
                     report = ingest_with(RichProgressBar(bar))
             else:
                 report = ingest_with(None)
-        checked = verify_index(store) if verify else None
+        checked = verify_index(build_store(settings)) if verify else None
     except SupportBotError as exc:
         fail(exc)
     if as_json:

@@ -239,7 +239,6 @@ def run_ingest(
     """
     settings = settings or Settings()
     embedder = embedder or build_embedder(settings)
-    store = store or build_store(settings)
     progress = progress or Progress()
     timeout = settings.ingest.lock_timeout if lock_timeout is None else lock_timeout
     lock = FileLock(str(_lock_path(settings)))
@@ -247,11 +246,14 @@ def run_ingest(
         lock.acquire(timeout=timeout)
     except Timeout as exc:
         raise StoreLockedError(
-            f"Another ingest run is writing to the index '{store.name}' (lock file "
+            f"Another ingest run is writing to the index '{settings.store.collection}' (lock file "
             f"{lock.lock_file}). Wait for it to finish, or pass --lock-timeout SECONDS to "
             "wait longer."
         ) from exc
     try:
+        # Opened under the lock: two processes creating a new Chroma database at once
+        # race on its schema ("table collections already exists").
+        store = store or build_store(settings)
         return _run_locked(paths, settings, embedder, store, rebuild, prune, dry_run, progress)
     finally:
         lock.release()

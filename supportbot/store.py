@@ -68,7 +68,7 @@ def open_chroma_client(path: str | None = None, url: str | None = None) -> Clien
             )
         if path:
             os.makedirs(path, exist_ok=True)
-            return chromadb.PersistentClient(path=path, settings=settings)
+            return _open_persistent(chromadb, path, settings)
         return chromadb.EphemeralClient(settings=settings)
     except StoreError:
         raise
@@ -78,6 +78,30 @@ def open_chroma_client(path: str | None = None, url: str | None = None) -> Clien
             f"Could not open the Chroma store at {where}: {exc}. Check the path is writable "
             "or the server is running."
         ) from exc
+
+
+_TRANSIENT = ("database is locked", "already exists")
+
+
+def _open_persistent(chromadb: Any, path: str, settings: Any, wait: float = 15.0) -> ClientAPI:
+    """Open an embedded database, waiting out another process's open or schema setup.
+
+    SQLite reports "database is locked" (or a half-applied migration) while another
+    process is creating or closing the same database; that is worth a short wait, not a
+    failure.
+    """
+    import time
+
+    deadline = time.monotonic() + wait
+    delay = 0.05
+    while True:
+        try:
+            return chromadb.PersistentClient(path=path, settings=settings)  # type: ignore[no-any-return]
+        except Exception as exc:  # noqa: BLE001 - chromadb raises its own and sqlite errors
+            if not any(t in str(exc) for t in _TRANSIENT) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
 
 
 def _metadata(chunk: Chunk, file_hash: str, record: str) -> dict[str, str | int | float | bool]:
