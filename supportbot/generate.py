@@ -116,6 +116,25 @@ def default_gguf_path() -> Path:
 
 _MODELS: dict[tuple[str, int, int], Any] = {}
 _MODELS_LOCK = threading.Lock()
+_LOG_CALLBACK: Any = None
+
+
+def _silence_llama_cpp(llama_cpp: Any) -> None:
+    """Route llama.cpp's own log lines (printed even with verbose=False) to nowhere.
+
+    The callback object is kept in a module global: ctypes must not garbage-collect it.
+    """
+    global _LOG_CALLBACK
+    if _LOG_CALLBACK is not None:
+        return
+    import ctypes
+
+    @llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
+    def _ignore(level: int, text: bytes, user_data: Any) -> None:
+        return None
+
+    _LOG_CALLBACK = _ignore
+    llama_cpp.llama_log_set(_LOG_CALLBACK, ctypes.c_void_p(0))
 
 
 def load_llama(path: Path, n_ctx: int, n_threads: int) -> Any:
@@ -130,12 +149,14 @@ def load_llama(path: Path, n_ctx: int, n_threads: int) -> Any:
                 "or unset it to use the packaged Gemma 3 270M."
             )
         try:
+            import llama_cpp
             from llama_cpp import Llama
         except ImportError as exc:
             raise ModelError(
                 "llama-cpp-python is not installed: `pip install llama-cpp-python` (it compiles "
                 "llama.cpp, about 9 minutes on 2 cores the first time)."
             ) from exc
+        _silence_llama_cpp(llama_cpp)
         try:
             model = Llama(
                 model_path=str(path),
