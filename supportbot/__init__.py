@@ -4,6 +4,7 @@ Importing this package is cheap: heavy libraries (torch, chromadb) load only whe
 model or store is first used.
 """
 
+from supportbot.api import Citation, Reply, SupportBot, Timings
 from supportbot.config import Settings, load_settings
 from supportbot.errors import (
     ConfigError,
@@ -14,19 +15,31 @@ from supportbot.errors import (
     StoreLockedError,
     SupportBotError,
 )
+from supportbot.escalate import Decision, Evidence, Reason
+from supportbot.handoff import HandoffPacket
+from supportbot.hygiene import InputError
 from supportbot.types import Chunk, FileRecord, Hit
 
 __all__ = [
     "Chunk",
+    "Citation",
     "ConfigError",
+    "Decision",
     "EmbeddingMismatchError",
+    "Evidence",
     "FileRecord",
+    "HandoffPacket",
     "Hit",
     "IngestError",
+    "InputError",
     "ModelError",
+    "Reason",
+    "Reply",
     "Settings",
     "StoreError",
     "StoreLockedError",
+    "SupportBot",
     "SupportBotError",
+    "Timings",
     "load_settings",
 ]

@@ -33,4 +33,4 @@ def test_public_api_is_pinned() -> None:
     import supportbot
 
     assert supportbot.__all__ == sorted(supportbot.__all__)
-    assert "Settings" in supportbot.__all__ and "SupportBotError" in supportbot.__all__
+    assert {"Settings", "SupportBot", "Reply", "Reason", "HandoffPacket"} <= set(supportbot.__all__)
