@@ -1,0 +1,398 @@
+"""Evaluate the bot on a labelled question set (``supportbot eval``).
+
+Every question goes through the same code path as the web UI and the CLI:
+:meth:`SupportBot.ask` on a bot built by :meth:`SupportBot.from_settings`, each question in
+its own conversation, its labelled history appended to that conversation first. The
+report covers:
+
+* retrieval: recall@1/5/10 and MRR over questions with gold passages, on a k=10 search of
+  the query the bot actually used (``Reply.retrieval_query``), plus recall over the
+  passages the bot gave the model (``Reply.hits``, ``retrieval.top_k`` of them);
+* answers: expected-facts accuracy (every fact in the final answer, case-insensitive),
+  citation precision (cited passage is a gold location or holds an expected fact),
+  unsupported-sentence rate (sentences the verifier removed / sentences the model wrote)
+  and, on questions labelled ``escalate``, the share the bot escalated or refused;
+* escalation: precision/recall/F1 of "escalate" overall and per reason code, and the
+  confusion of the labelled decision (answer/clarify/escalate) against what the bot did;
+* latency: time to first token and total (p50/p95), generation throughput and peak
+  memory of the process.
+
+With ``retrieval_only`` nothing is generated: the retriever and
+:meth:`EscalationPolicy.decide` run without an answer, so the answer-stage reasons
+(``UNSUPPORTED_ANSWER``, ``LOW_CONFIDENCE``) never fire and the escalation figures are
+those of the message signals plus ``NO_RELEVANT_CONTEXT``.
+
+This module never imports the ingest package: the CLI ingests ``--kb`` before calling it.
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from supportbot.config import Settings
+from supportbot.conversation import Turn, retrieval_query
+from supportbot.escalate import Reason
+from supportbot.evalset import EvalQuestion, first_gold_rank, score_retrieval
+from supportbot.hygiene import clean_question
+from supportbot.types import Hit
+from supportbot.verify import split_sentences
+
+DECISIONS = ("answer", "clarify", "escalate")
+#: Reasons that need an answer to fire (absent from a retrieval-only run).
+ANSWER_STAGE_REASONS = (Reason.UNSUPPORTED_ANSWER.value, Reason.LOW_CONFIDENCE.value)
+RECALL_KS = (1, 5, 10)
+
+
+def percentile(values: Sequence[float], p: float) -> float | None:
+    """Nearest-rank percentile ``p`` (0..100) of ``values``, None when empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def has_facts(text: str, question: EvalQuestion) -> bool:
+    """True when ``text`` holds every expected fact of ``question`` (case-insensitive)."""
+    low = text.lower()
+    return all(f.lower() in low for f in question.facts)
+
+
+def actual_decision(mode: str) -> str:
+    """Map a ``Reply.mode`` onto the labelled decisions: handoff->escalate, clarify, answer."""
+    if mode == "handoff":
+        return "escalate"
+    if mode == "clarify":
+        return "clarify"
+    return "answer"
+
+
+def peak_memory_mb() -> float:
+    """Peak resident memory of this process so far, in MB (``ru_maxrss``)."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024, 1)
+
+
+def prf(tp: int, fp: int, fn: int) -> dict[str, float | int | None]:
+    """Precision, recall and F1 with their counts (None where undefined)."""
+    precision = tp / (tp + fp) if tp + fp else None
+    recall = tp / (tp + fn) if tp + fn else None
+    f1 = (
+        2 * precision * recall / (precision + recall)
+        if precision is not None and recall is not None and precision + recall
+        else (0.0 if precision is not None and recall is not None else None)
+    )
+    return {
+        "precision": _r(precision),
+        "recall": _r(recall),
+        "f1": _r(f1),
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+    }
+
+
+def _r(value: float | None, digits: int = 4) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+@dataclass
+class QuestionResult:
+    """What happened to one question."""
+
+    id: str
+    expected: str
+    actual: str
+    mode: str
+    expected_reasons: list[str]
+    reasons: list[str]
+    gold_rank: int | None = None  # in the k=10 search; None: no gold found (or no gold)
+    gold_rank_bot: int | None = None  # among Reply.hits
+    correct: bool | None = None  # all facts present (None: no facts or not generated)
+    citations: int = 0
+    good_citations: int = 0
+    model_sentences: int = 0
+    removed: int = 0
+    first_token: float | None = None
+    total: float | None = None
+    tokens: int = 0
+    generation_seconds: float = 0.0
+
+
+@dataclass
+class EvalReport:
+    """Figures for one configuration over one question set (see the module docstring)."""
+
+    label: str
+    questions: int
+    retrieval_only: bool
+    model: str
+    context_tokens: int
+    escalation_enabled: bool
+    retrieval: dict[str, float | int] = field(default_factory=dict)
+    retrieval_bot_hits: dict[str, float | int] = field(default_factory=dict)
+    retrieval_misses: list[str] = field(default_factory=list)
+    accuracy: float | None = None
+    accuracy_n: int = 0
+    citation_precision: float | None = None
+    unsupported_rate: float | None = None
+    escalate_handled: float | None = None  # labelled escalate -> escalated or refused
+    escalation: dict[str, float | int | None] = field(default_factory=dict)
+    per_reason: dict[str, dict[str, float | int | None]] = field(default_factory=dict)
+    confusion: dict[str, dict[str, int]] = field(default_factory=dict)
+    modes: dict[str, int] = field(default_factory=dict)
+    ttft_p50: float | None = None
+    ttft_p95: float | None = None
+    total_p50: float | None = None
+    total_p95: float | None = None
+    tokens_per_s: float | None = None
+    peak_memory_mb: float = 0.0
+    wall_seconds: float = 0.0
+    rows: list[QuestionResult] = field(default_factory=list)
+
+    @property
+    def recall5(self) -> float | None:
+        """Recall@5, the figure ``--min-recall5`` checks."""
+        value = self.retrieval.get("recall@5")
+        return None if value is None else float(value)
+
+    def to_dict(self, rows: bool = True) -> dict[str, Any]:
+        """JSON-ready form (``rows``: include one entry per question)."""
+        out = asdict(self)
+        if not rows:
+            out.pop("rows")
+        return out
+
+
+def _citation_ok(citation: Any, question: EvalQuestion, hits: Sequence[Hit]) -> bool:
+    """Cited passage is a gold location, or it (snippet or full text) holds a fact."""
+    facts = [f.lower() for f in question.facts]
+    if any(f in citation.snippet.lower() for f in facts):
+        return True
+    for hit in hits:
+        if hit.chunk.id == citation.chunk_id:
+            if any(g.matches(hit.chunk) for g in question.gold):
+                return True
+            return any(f in hit.chunk.text.lower() for f in facts)
+    return False
+
+
+def evaluate(
+    questions: Sequence[EvalQuestion],
+    settings: Settings,
+    *,
+    retrieval_only: bool = False,
+    progress: Callable[[EvalQuestion], None] | None = None,
+    label: str | None = None,
+) -> EvalReport:
+    """Run ``questions`` through a bot built from ``settings`` and score the outcome.
+
+    Args:
+        questions: the labelled set (:func:`supportbot.evalset.load_questions`).
+        settings: the configuration to measure; its index must already hold the KB.
+        retrieval_only: retrieve and decide only, generate nothing (fast).
+        progress: called after each question (e.g. to advance a progress bar).
+        label: column name in comparisons (default: the model and context budget).
+
+    Raises:
+        SupportBotError: the bot could not be built or the index is empty.
+    """
+    from supportbot.api import SupportBot
+
+    started = time.perf_counter()
+    bot = SupportBot.from_settings(settings)
+    run = uuid.uuid4().hex[:8]
+    model = str(settings.llm.model_path) if settings.llm.model_path else "default"
+    report = EvalReport(
+        label=label or f"{model} ctx={settings.llm.context_tokens}",
+        questions=len(questions),
+        retrieval_only=retrieval_only,
+        model=model if settings.llm.backend == "llama-cpp" else settings.llm.backend,
+        context_tokens=settings.llm.context_tokens,
+        escalation_enabled=settings.escalation.enabled,
+    )
+    search: list[tuple[EvalQuestion, Sequence[Hit]]] = []
+    bot_hits: list[tuple[EvalQuestion, Sequence[Hit]]] = []
+    k = max(RECALL_KS)
+    for q in questions:
+        history = [Turn(t.role, t.content) for t in q.history]
+        row = QuestionResult(q.id, q.decision, "", "", list(q.reasons), [])
+        if retrieval_only:
+            text, _ = clean_question(q.question, settings.conversation.max_question_chars)
+            retrieval = bot.retriever.retrieve(retrieval_query(text, history), k=k)
+            decision = bot.policy.decide(text, history, top_score=retrieval.top_score)
+            row.mode = decision.action
+            row.actual = decision.action
+            row.reasons = [r.value for r in decision.reasons]
+            hits10 = retrieval.hits
+            used = retrieval.hits[: settings.retrieval.top_k]
+        else:
+            conv = f"eval-{run}-{q.id}"
+            for turn in history:
+                bot.conversations.append(conv, turn)
+            reply = bot.ask(q.question, conversation_id=conv)
+            row.mode = reply.mode
+            row.actual = actual_decision(reply.mode)
+            row.reasons = [r.value for r in reply.escalation.reasons] if reply.escalation else []
+            hits10 = bot.retriever.retrieve(reply.retrieval_query, k=k).hits
+            used = reply.hits
+            if q.facts and q.decision == "answer":
+                row.correct = has_facts(reply.answer, q)
+            if q.decision == "answer":
+                row.citations = len(reply.citations)
+                row.good_citations = sum(
+                    1 for c in reply.citations if _citation_ok(c, q, reply.hits)
+                )
+            if reply.raw_answer:
+                row.model_sentences = len(split_sentences(reply.raw_answer))
+                row.removed = len(reply.removed)
+                row.tokens = bot.generator.count_tokens(reply.raw_answer)
+                row.generation_seconds = max(0.0, reply.timings.total - reply.timings.retrieval)
+            row.first_token = reply.timings.first_token
+            row.total = reply.timings.total
+        if q.gold:
+            row.gold_rank = first_gold_rank(q, hits10)
+            row.gold_rank_bot = first_gold_rank(q, used)
+        search.append((q, hits10))
+        bot_hits.append((q, used))
+        report.rows.append(row)
+        if progress is not None:
+            progress(q)
+    _summarise(report, search, bot_hits)
+    report.wall_seconds = round(time.perf_counter() - started, 2)
+    return report
+
+
+def _summarise(
+    report: EvalReport,
+    search: Sequence[tuple[EvalQuestion, Sequence[Hit]]],
+    bot_hits: Sequence[tuple[EvalQuestion, Sequence[Hit]]],
+) -> None:
+    rows = report.rows
+    scores = score_retrieval(search, RECALL_KS)
+    report.retrieval = scores.as_dict()
+    report.retrieval_misses = scores.misses
+    report.retrieval_bot_hits = score_retrieval(bot_hits, RECALL_KS).as_dict()
+
+    judged = [r for r in rows if r.correct is not None]
+    report.accuracy_n = len(judged)
+    if judged:
+        report.accuracy = _r(sum(1 for r in judged if r.correct) / len(judged))
+    cites = sum(r.citations for r in rows)
+    if cites:
+        report.citation_precision = _r(sum(r.good_citations for r in rows) / cites)
+    sentences = sum(r.model_sentences for r in rows)
+    if sentences:
+        report.unsupported_rate = _r(sum(r.removed for r in rows) / sentences)
+    labelled = [r for r in rows if r.expected == "escalate"]
+    if labelled:
+        handled = sum(1 for r in labelled if r.actual == "escalate" or r.mode == "none")
+        report.escalate_handled = _r(handled / len(labelled))
+
+    tp = sum(1 for r in rows if r.expected == "escalate" and r.actual == "escalate")
+    fp = sum(1 for r in rows if r.expected != "escalate" and r.actual == "escalate")
+    fn = sum(1 for r in rows if r.expected == "escalate" and r.actual != "escalate")
+    negatives = sum(1 for r in rows if r.expected != "escalate")
+    report.escalation = {
+        **prf(tp, fp, fn),
+        "false_escalation_rate": _r(fp / negatives) if negatives else None,
+    }
+    for reason in Reason:
+        code = reason.value
+        if report.retrieval_only and code in ANSWER_STAGE_REASONS:
+            continue
+        rtp = sum(1 for r in rows if code in r.expected_reasons and code in r.reasons)
+        rfp = sum(1 for r in rows if code not in r.expected_reasons and code in r.reasons)
+        rfn = sum(1 for r in rows if code in r.expected_reasons and code not in r.reasons)
+        if rtp + rfp + rfn:
+            report.per_reason[code] = prf(rtp, rfp, rfn)
+    report.confusion = {
+        e: {a: sum(1 for r in rows if r.expected == e and r.actual == a) for a in DECISIONS}
+        for e in DECISIONS
+    }
+    modes: dict[str, int] = {}
+    for r in rows:
+        modes[r.mode] = modes.get(r.mode, 0) + 1
+    report.modes = dict(sorted(modes.items()))
+
+    if not report.retrieval_only:
+        ttft = [r.first_token for r in rows if r.first_token is not None]
+        totals = [r.total for r in rows if r.total is not None]
+        report.ttft_p50, report.ttft_p95 = _r(percentile(ttft, 50)), _r(percentile(ttft, 95))
+        report.total_p50 = _r(percentile(totals, 50))
+        report.total_p95 = _r(percentile(totals, 95))
+        gen_seconds = sum(r.generation_seconds for r in rows if r.tokens)
+        if gen_seconds > 0:
+            report.tokens_per_s = _r(sum(r.tokens for r in rows) / gen_seconds, 2)
+    report.peak_memory_mb = peak_memory_mb()
+
+
+THRESHOLDS: dict[str, tuple[bool, Callable[[EvalReport], float | None]]] = {
+    "--min-recall5": (True, lambda r: r.recall5),
+    "--min-accuracy": (True, lambda r: r.accuracy),
+    "--min-escalation-recall": (True, lambda r: _num(r.escalation.get("recall"))),
+    "--max-false-escalation": (False, lambda r: _num(r.escalation.get("false_escalation_rate"))),
+}
+
+
+def _num(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
+
+
+def check_thresholds(reports: Sequence[EvalReport], limits: dict[str, float | None]) -> list[str]:
+    """Messages for every threshold a report misses (an unmeasured figure misses too).
+
+    Args:
+        reports: one per configuration.
+        limits: CLI option name (a key of :data:`THRESHOLDS`) -> value, None: not set.
+    """
+    failures: list[str] = []
+    for option, limit in limits.items():
+        if limit is None:
+            continue
+        minimum, get = THRESHOLDS[option]
+        for report in reports:
+            value = get(report)
+            if value is None:
+                failures.append(f"{report.label}: {option} {limit}: not measured in this run")
+            elif (value < limit) if minimum else (value > limit):
+                word = "below" if minimum else "above"
+                failures.append(f"{report.label}: {option} {limit}: {value:.4f} is {word} it")
+    return failures
+
+
+def plot_reports(reports: Sequence[EvalReport], path: str) -> None:
+    """PNG scatter of accuracy against p50 total latency, one labelled point per config.
+
+    Raises:
+        ValueError: no report has both figures (e.g. a retrieval-only run).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = [
+        (r.total_p50, r.accuracy, r.label)
+        for r in reports
+        if r.total_p50 is not None and r.accuracy is not None
+    ]
+    if not points:
+        raise ValueError("nothing to plot: no configuration has both accuracy and latency")
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for x, y, name in points:
+        ax.scatter([x], [y])
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
+    ax.set_xlabel("p50 total latency (s)")
+    ax.set_ylabel("expected-facts accuracy")
+    ax.set_ylim(-0.05, 1.05)
+    ax.set_title("supportbot eval: accuracy vs latency")
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
