@@ -247,7 +247,7 @@ class EscalationSettings(BaseModel):
         "not covered by the knowledge base (NO_RELEVANT_CONTEXT).",
     )
     min_confidence: float = Field(
-        0.15,
+        0.03,
         ge=0,
         le=1,
         description="Answer confidence below which the bot hands over (LOW_CONFIDENCE).",

@@ -307,8 +307,10 @@ def test_text_similarity() -> None:
         ({"top_score": RELEVANT}, set()),
         ({"top_score": RELEVANT, "reply_mode": "none", "confidence": 0.0},
          {Reason.UNSUPPORTED_ANSWER, Reason.LOW_CONFIDENCE}),
-        ({"top_score": RELEVANT, "reply_mode": "extract", "confidence": 0.2},
-         {Reason.UNSUPPORTED_ANSWER}),
+        # A verbatim quote is grounded: only LOW_CONFIDENCE can send it to a human.
+        ({"top_score": RELEVANT, "reply_mode": "extract", "confidence": 0.2}, set()),
+        ({"top_score": RELEVANT, "reply_mode": "extract", "confidence": 0.1},
+         {Reason.LOW_CONFIDENCE}),
         ({"top_score": RELEVANT, "reply_mode": "extract", "confidence": 0.45}, set()),
         ({"top_score": RELEVANT, "reply_mode": "generated", "confidence": 0.1},
          {Reason.LOW_CONFIDENCE}),
