@@ -37,20 +37,14 @@ from supportbot.api import SupportBot  # noqa: E402
 from supportbot.config import Settings  # noqa: E402
 from supportbot.conversation import Turn  # noqa: E402
 from supportbot.evalset import EvalQuestion, load_questions, score_retrieval  # noqa: E402
+from supportbot.evaluate import has_facts, percentile  # noqa: E402
 from supportbot.factory import build_bot  # noqa: E402
 from supportbot.prompt import STOP, build_prompt  # noqa: E402
 from supportbot.verify import critical_tokens, split_sentences  # noqa: E402
 
 
 def pct(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
-
-
-def has_facts(text: str, q: EvalQuestion) -> bool:
-    return all(f.lower() in text.lower() for f in q.facts)
+    return percentile(values, p) or float("nan")
 
 
 def raw_llama_seconds(bot: SupportBot, q: EvalQuestion, conv: str) -> float:
