@@ -234,33 +234,18 @@ class LlamaCppGenerator:
     def stream(self, prompt: PromptParts, max_tokens: int, stop: list[str]) -> Iterator[str]:
         """Stream tokens; holds the model lock for the whole generation."""
         llama = self.llama
+        params = {"max_tokens": max_tokens, "stop": stop or None, "temperature": self.temperature,
+                  "repeat_penalty": self.repeat_penalty, "stream": True}
         with self._lock:
             if self.style == "chat":
-                chunks = llama.create_chat_completion(
-                    messages=prompt.messages(),
-                    max_tokens=max_tokens,
-                    stop=stop or None,
-                    temperature=self.temperature,
-                    repeat_penalty=self.repeat_penalty,
-                    stream=True,
-                )
-                for part in chunks:
-                    delta = part["choices"][0].get("delta", {}).get("content")
-                    if delta:
-                        yield delta
+                chunks = llama.create_chat_completion(messages=prompt.messages(), **params)
             else:
-                chunks = llama.create_completion(
-                    prompt=prompt.completion(),
-                    max_tokens=max_tokens,
-                    stop=stop or None,
-                    temperature=self.temperature,
-                    repeat_penalty=self.repeat_penalty,
-                    stream=True,
-                )
-                for part in chunks:
-                    text = part["choices"][0].get("text", "")
-                    if text:
-                        yield text
+                chunks = llama.create_completion(prompt=prompt.completion(), **params)
+            for part in chunks:
+                choice = part["choices"][0]
+                text = choice.get("text") or (choice.get("delta") or {}).get("content")
+                if text:
+                    yield text
 
 
 class OpenAIGenerator:

@@ -10,6 +10,7 @@ import pytest
 
 from supportbot.config import Settings
 from supportbot.embed import HashEmbedder, SentenceTransformerEmbedder
+from supportbot.generate import ScriptedGenerator
 
 ROOT = Path(__file__).resolve().parent.parent
 KB_DOCS = ROOT / "kb" / "docs"
@@ -55,6 +56,16 @@ def kb_index(tmp_path_factory: pytest.TempPathFactory,
     report = run_ingest([KB_DOCS], settings, embedder=real_embedder)
     assert report.ok and report.count("added") == 5
     return settings
+
+
+@pytest.fixture
+def model(monkeypatch: pytest.MonkeyPatch) -> ScriptedGenerator:
+    """The scripted model every bot built by the factory uses; enqueue its replies."""
+    from supportbot import factory
+
+    gen = ScriptedGenerator()
+    monkeypatch.setattr(factory, "build_generator", lambda settings: gen)
+    return gen
 
 
 MANUAL_MD = textwrap.dedent(

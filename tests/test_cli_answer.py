@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from supportbot import cli, factory
-from supportbot.config import Settings
+from supportbot import cli
 from supportbot.generate import ScriptedGenerator
 
 cli._register_plugins()
@@ -27,16 +26,6 @@ def _fake_backends(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SUPPORTBOT_ESCALATION__ENABLED", "false")  # answering only
 
 
-@pytest.fixture
-def model(monkeypatch: pytest.MonkeyPatch) -> ScriptedGenerator:
-    """The scripted model every bot built by the CLI uses; enqueue its replies."""
-    gen = ScriptedGenerator()
-
-    def build(settings: Settings) -> ScriptedGenerator:
-        return gen
-
-    monkeypatch.setattr(factory, "build_generator", build)
-    return gen
 
 
 @pytest.fixture

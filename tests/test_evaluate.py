@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from supportbot import cli, factory
+from supportbot import cli
 from supportbot.config import Settings
 from supportbot.evalset import load_questions
 from supportbot.evaluate import (
@@ -44,16 +44,6 @@ def write_questions(path: Path, rows: list[dict[str, object]] = QUESTIONS) -> Pa
     return path
 
 
-@pytest.fixture
-def model(monkeypatch: pytest.MonkeyPatch) -> ScriptedGenerator:
-    """The scripted model every bot built in the test uses; enqueue its replies."""
-    gen = ScriptedGenerator()
-
-    def build(settings: Settings) -> ScriptedGenerator:
-        return gen
-
-    monkeypatch.setattr(factory, "build_generator", build)
-    return gen
 
 
 @pytest.fixture
