@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 
 from ingest.load import Document
+from supportbot.hygiene import strip_invisible
 from supportbot.types import Chunk
 
 
@@ -42,6 +43,12 @@ def chunk_document(
     used: set[str] = set()
 
     def add(text: str, heading: str, page: int | None, question: str | None = None) -> None:
+        # Hidden characters (tag-character smuggling, bidi overrides, zero-width) never
+        # reach the index: what the model reads is what a reviewer of the file sees.
+        text, heading = strip_invisible(text).strip(), strip_invisible(heading)
+        question = strip_invisible(question) if question is not None else None
+        if not text:
+            return
         base = chunk_id(source, heading, f"{question or ''}\x00{text}")
         cid, n = base, 1
         while cid in used:  # identical text twice under one heading: keep both
@@ -53,7 +60,7 @@ def chunk_document(
                 id=cid,
                 text=text,
                 source=source,
-                title=document.title,
+                title=strip_invisible(document.title),
                 heading=heading,
                 page=page,
                 position=len(chunks),

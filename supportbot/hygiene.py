@@ -19,10 +19,17 @@ class InputError(SupportBotError):
     """The customer's message cannot be used as it is; the message says what to do."""
 
 
-# C0/C1 controls except tab and newline; zero-width and bidi controls; tag characters.
+# Characters a reader cannot see but a model (or a browser) acts on: C0/C1 controls except
+# tab and newline (ESC starts terminal escape sequences); soft hyphen; zero-width
+# characters and joiners; bidi marks, embeddings, overrides and isolates (Trojan Source);
+# invisible operators; BOM; interlinear annotation marks; variation selectors (also
+# abused to smuggle bytes, VS17-256 included); Unicode tag characters (ASCII smuggling);
+# other format characters (Mongolian vowel separator, Arabic letter mark, Hangul fillers).
 _INVISIBLE = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff"
-    "\ufe00-\ufe0f\U000e0000-\U000e007f]"
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5"
+    "\u180b-\u180f\u200b-\u200f\u2028-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff"
+    "\uffa0\ufff9-\ufffb\U0001d173-\U0001d17a\U000e0000-\U000e007f"
+    "\U000e0100-\U000e01ef]"
 )
 
 _INJECTION = re.compile(
@@ -39,7 +46,12 @@ INJECTION_MARKER = "[text addressed to the assistant removed]"
 
 
 def strip_invisible(text: str) -> str:
-    """Remove control, zero-width, bidi-override and Unicode tag characters."""
+    """Remove control, zero-width, bidi, variation-selector and Unicode tag characters.
+
+    Hidden text is how instructions are smuggled past a human reviewer (tag characters
+    spell ASCII invisibly; bidi overrides reorder what is shown), so everything that is
+    read by the model or shown to a person goes through this first.
+    """
     return _INVISIBLE.sub("", unicodedata.normalize("NFC", text))
 
 
