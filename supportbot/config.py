@@ -317,6 +317,17 @@ class HandoffSettings(BaseModel):
     )
 
 
+class RenderSettings(BaseModel):
+    """How text is displayed (supportbot.render.safe_markdown)."""
+
+    allowed_link_hosts: list[str] = Field(
+        default_factory=list,
+        description="Hosts (subdomains included) whose http(s) links stay clickable in "
+        "displayed text, e.g. ['brightwave.example']. Any other link is shown as inert text; "
+        "images are never shown.",
+    )
+
+
 class Settings(BaseSettings):
     """All supportbot settings.
 
@@ -368,6 +379,9 @@ class Settings(BaseSettings):
     )
     handoff: HandoffSettings = Field(
         default_factory=HandoffSettings, description="Hand-off delivery ([handoff] in TOML)."
+    )
+    render: RenderSettings = Field(
+        default_factory=RenderSettings, description="Safe display ([render] in TOML)."
     )
 
     @classmethod
