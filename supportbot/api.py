@@ -22,6 +22,7 @@ from supportbot.embed import Embedder
 from supportbot.errors import SupportBotError
 from supportbot.escalate import Decision, EscalationPolicy, Evidence, Reason
 from supportbot.generate import Generator
+from supportbot.guard import guard_answer
 from supportbot.handoff import (
     BackgroundSink,
     HandoffPacket,
@@ -382,6 +383,11 @@ class SupportBot:
             answer, numbers, share = check.text, check.cited, check.supported_share
         else:
             answer, numbers, share = raw, list(range(1, len(used) + 1)), 1.0
+        # Never show the prompt's instructions or configuration values (supportbot/guard.py).
+        answer, leaked = guard_answer(answer, self.settings, self.generator.name)
+        if leaked:
+            removed = [*removed, *leaked]
+            numbers = [n for n in numbers if f"[{n}]" in answer]
         if answer:
             if 1 not in numbers and self.settings.verify.quote_best:
                 # The model skipped the best passage: add its most relevant sentence.
