@@ -18,6 +18,7 @@ from supportbot.errors import (
 from supportbot.escalate import Decision, Evidence, Reason
 from supportbot.handoff import HandoffPacket
 from supportbot.hygiene import InputError
+from supportbot.ratelimit import RateLimited
 from supportbot.types import Chunk, FileRecord, Hit
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "IngestError",
     "InputError",
     "ModelError",
+    "RateLimited",
     "Reason",
     "Reply",
     "Settings",

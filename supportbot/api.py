@@ -35,6 +35,7 @@ from supportbot.handoff import (
 )
 from supportbot.hygiene import clean_question, neutralise_instructions
 from supportbot.prompt import STOP, build_prompt
+from supportbot.ratelimit import RateLimiter
 from supportbot.retrieve import HybridRetriever, Retrieval
 from supportbot.store import ChromaStore
 from supportbot.types import Hit
@@ -79,6 +80,7 @@ class _Draft:
     raw: str = ""
     removed: list[Removed] = field(default_factory=list)
     dropped: list[int] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -185,6 +187,9 @@ class SupportBot:
         v = self.settings.verify
         self.verifier = AnswerVerifier(embedder, v.min_overlap, v.min_similarity)
         self.policy = EscalationPolicy(self.settings.escalation)
+        cs = self.settings.conversation
+        # Per conversation, shared by every conversation this bot serves (one process).
+        self.rate_limiter = RateLimiter(cs.rate_limit_messages, cs.rate_limit_window)
         self.handoff_queue = SqliteHandoffQueue(self.settings.handoff_queue_path)
         # The queue is the system of record (lifecycle state); other sinks also get packets.
         # Webhooks run in the background so a slow helpdesk never delays the customer.
@@ -228,11 +233,14 @@ class SupportBot:
 
         Raises:
             InputError: the question is empty after cleaning.
+            RateLimited: the conversation sent more than ``rate_limit_messages`` within
+                ``rate_limit_window`` seconds; checked before any retrieval or generation.
         """
         started = time.perf_counter()
         cs = self.settings.conversation
-        text, notices = clean_question(question, cs.max_question_chars)
         conv_id = conversation_id or uuid.uuid4().hex
+        self.rate_limiter.check(conv_id)
+        text, notices = clean_question(question, cs.max_question_chars)
         full_history = self.conversations.history(conv_id)
         history = full_history[-cs.history_turns :] if cs.history_turns else []
 
@@ -318,7 +326,7 @@ class SupportBot:
             dropped_citations=draft.dropped if draft else [],
             raw_answer=draft.raw if draft else "",
             retrieval_query=query,
-            notices=notices,
+            notices=notices + (draft.notices if draft and mode != "handoff" else []),
             escalation=decision,
             handoff_id=handoff_id,
             draft_answer=draft.answer if (draft and mode == "handoff") else "",
@@ -369,11 +377,33 @@ class SupportBot:
         )
         pieces: list[str] = []
         first: float | None = None
-        for piece in self.generator.stream(prompt, llm.max_tokens, STOP):
-            if first is None:
-                first = time.perf_counter() - started
-            pieces.append(piece)
-            yield piece
+        notices: list[str] = []
+        # Wall-clock bound on generation (waiting for the shared model included): past
+        # it the stream is closed, which stops the model, and the answer keeps its text.
+        deadline = time.perf_counter() + llm.generation_timeout
+        tokens = self.generator.stream(prompt, llm.max_tokens, STOP)
+        try:
+            for piece in tokens:
+                if first is None:
+                    first = time.perf_counter() - started
+                pieces.append(piece)
+                yield piece
+                if time.perf_counter() > deadline:
+                    notices.append(
+                        "This answer was cut off: it took longer than the "
+                        f"{llm.generation_timeout:g}-second limit for one answer. Ask a shorter, "
+                        "more specific question for the rest."
+                    )
+                    break
+        finally:
+            close = getattr(tokens, "close", None)
+            if close is not None:
+                close()
+        if not notices and len(pieces) >= llm.max_tokens:  # one piece per token
+            notices.append(
+                f"This answer reached the length limit for one answer ({llm.max_tokens} tokens) "
+                "and may be incomplete. Ask about one thing at a time for a complete answer."
+            )
         raw = "".join(pieces).strip()
         removed: list[Removed] = []
         dropped: list[int] = []
@@ -404,6 +434,7 @@ class SupportBot:
                 raw,
                 removed,
                 dropped,
+                notices,
             )
         best = used[0]
         quote = best_sentences(self.embedder.embed_query(text), best, self.embedder)
@@ -418,6 +449,7 @@ class SupportBot:
             raw,
             removed,
             dropped,
+            notices,
         )
 
     # -- hand-off lifecycle ------------------------------------------------------------

@@ -159,6 +159,13 @@ class LLMSettings(BaseModel):
     api_model: str = Field("default", description="Model name sent to the remote server.")
     api_key: str | None = Field(None, description="Bearer token for the remote server, if any.")
     timeout: float = Field(120.0, gt=0, description="Seconds to wait for the remote server.")
+    generation_timeout: float = Field(
+        30.0,
+        gt=0,
+        description="Wall-clock seconds one answer may take to generate (prompt included); "
+        "the model is then stopped, the answer keeps what was written (verified) and says it "
+        "was cut off.",
+    )
 
 
 class ConversationSettings(BaseModel):
@@ -179,7 +186,17 @@ class ConversationSettings(BaseModel):
     max_question_chars: int = Field(
         2000,
         ge=10,
-        description="Longer questions are refused with a message asking to shorten them.",
+        description="Longer questions are cut at this many characters, with a notice asking "
+        "for one short question.",
+    )
+    rate_limit_messages: int = Field(
+        10,
+        ge=0,
+        description="Most messages one conversation may send within rate_limit_window "
+        "seconds; more are refused with a message saying how long to wait (0: no limit).",
+    )
+    rate_limit_window: float = Field(
+        60.0, gt=0, description="Length in seconds of the sliding rate-limit window."
     )
 
 

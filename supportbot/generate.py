@@ -241,11 +241,18 @@ class LlamaCppGenerator:
                 chunks = llama.create_chat_completion(messages=prompt.messages(), **params)
             else:
                 chunks = llama.create_completion(prompt=prompt.completion(), **params)
-            for part in chunks:
-                choice = part["choices"][0]
-                text = choice.get("text") or (choice.get("delta") or {}).get("content")
-                if text:
-                    yield text
+            try:
+                for part in chunks:
+                    choice = part["choices"][0]
+                    text = choice.get("text") or (choice.get("delta") or {}).get("content")
+                    if text:
+                        yield text
+            finally:
+                # A caller that stops reading (generation_timeout, a closed UI) closes this
+                # generator: stop llama.cpp now rather than when the garbage collector runs.
+                close = getattr(chunks, "close", None)
+                if close is not None:
+                    close()
 
 
 class OpenAIGenerator:
@@ -352,6 +359,12 @@ class OpenAIGenerator:
                     )
                 if held:
                     yield held
+        except httpx.TimeoutException as exc:
+            raise ModelError(
+                f"The model server at {self.base_url} did not answer within {self.timeout:g} "
+                "seconds (SUPPORTBOT_LLM__TIMEOUT). Check that it is running and not "
+                "overloaded, or raise the timeout."
+            ) from exc
         except httpx.HTTPError as exc:
             raise ModelError(
                 f"Could not reach the model server at {self.base_url}: {exc}. Is it running?"
