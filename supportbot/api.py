@@ -340,6 +340,17 @@ class SupportBot:
             "mode": reply.mode,
             "confidence": reply.confidence,
             "citations": [c.chunk_id for c in reply.citations],
+            # What a UI needs to show the sources again after a page reload.
+            "sources": [
+                {
+                    "n": c.n,
+                    "label": c.label,
+                    "source": c.source,
+                    "page": c.page,
+                    "snippet": c.snippet,
+                }
+                for c in reply.citations
+            ],
             **extra,
         }
         if reply.escalation is not None:
@@ -551,11 +562,26 @@ class SupportBot:
         )
         return packet
 
-    def feedback(self, conversation_id: str, helpful: bool) -> bool:
-        """Thumbs up/down on the latest answer (thumbs-down twice escalates)."""
-        return self.conversations.annotate_last(
-            conversation_id, "assistant", feedback="up" if helpful else "down"
-        )
+    def feedback(self, conversation_id: str, helpful: bool, turn: int | None = None) -> bool:
+        """Thumbs up/down on an answer (thumbs-down twice escalates).
+
+        Args:
+            conversation_id: the conversation.
+            helpful: thumbs up (True) or down (False).
+            turn: index in ``conversations.history()`` of the answer rated; the latest
+                answer when omitted. A UI shows thumbs under every answer, so a
+                customer may rate an older one.
+
+        Returns:
+            False when there is no such answer.
+        """
+        value = "up" if helpful else "down"
+        if turn is None:
+            return self.conversations.annotate_last(conversation_id, "assistant", feedback=value)
+        history = self.conversations.history(conversation_id)
+        if not 0 <= turn < len(history) or history[turn].role != "assistant":
+            return False
+        return self.conversations.annotate_at(conversation_id, turn, feedback=value)
 
     def _packet(self, handoff_id: str) -> HandoffPacket:
         packet = self.handoff_queue.get(handoff_id)

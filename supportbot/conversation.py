@@ -45,6 +45,17 @@ class ConversationStore(Protocol):
         """Merge ``meta`` into the newest turn of ``role``; False if there is none."""
         ...
 
+    def annotate_at(self, conversation_id: str, index: int, **meta: Any) -> bool:
+        """Merge ``meta`` into the turn at ``index`` of :meth:`history`; False if none."""
+        ...
+
+    def since(self, ts: float) -> list[tuple[str, Turn]]:
+        """``(conversation_id, turn)`` for every turn at or after ``ts``, oldest first.
+
+        What the agent console's activity figures are counted from.
+        """
+        ...
+
 
 class MemoryConversationStore:
     """Turns in a dict, guarded by a lock."""
@@ -73,6 +84,22 @@ class MemoryConversationStore:
                     turns[i] = Turn(t.role, t.text, t.ts, {**t.meta, **meta})
                     return True
             return False
+
+    def annotate_at(self, conversation_id: str, index: int, **meta: Any) -> bool:
+        """Merge ``meta`` into the turn at ``index`` (e.g. a thumbs-up on an older answer)."""
+        with self._lock:
+            turns = self._turns.get(conversation_id, [])
+            if not 0 <= index < len(turns):
+                return False
+            t = turns[index]
+            turns[index] = Turn(t.role, t.text, t.ts, {**t.meta, **meta})
+            return True
+
+    def since(self, ts: float) -> list[tuple[str, Turn]]:
+        """Turns of every conversation at or after ``ts``, oldest first."""
+        with self._lock:
+            out = [(c, t) for c, turns in self._turns.items() for t in turns if t.ts >= ts]
+        return sorted(out, key=lambda ct: ct[1].ts)
 
 
 class SqliteConversationStore:
@@ -123,6 +150,35 @@ class SqliteConversationStore:
             merged = {**json.loads(row[1]), **meta}
             db.execute("UPDATE turns SET meta = ? WHERE seq = ?", (json.dumps(merged), row[0]))
             return True
+
+    def annotate_at(self, conversation_id: str, index: int, **meta: Any) -> bool:
+        """Merge ``meta`` into the turn at ``index`` (e.g. a thumbs-up on an older answer)."""
+        if index < 0:
+            return False
+        with self._conn() as db:
+            row = db.execute(
+                "SELECT seq, meta FROM turns WHERE conversation_id = ? ORDER BY seq "
+                "LIMIT 1 OFFSET ?",
+                (conversation_id, index),
+            ).fetchone()
+            if row is None:
+                return False
+            merged = {**json.loads(row[1]), **meta}
+            db.execute("UPDATE turns SET meta = ? WHERE seq = ?", (json.dumps(merged), row[0]))
+            return True
+
+    def since(self, ts: float) -> list[tuple[str, Turn]]:
+        """Turns of every conversation at or after ``ts``, oldest first."""
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT conversation_id, role, text, ts, meta FROM turns WHERE ts >= ? "
+                "ORDER BY seq",
+                (ts,),
+            )
+            .fetchall()
+        )
+        return [(r[0], Turn(role=r[1], text=r[2], ts=r[3], meta=json.loads(r[4]))) for r in rows]
 
     def append(self, conversation_id: str, turn: Turn) -> None:
         """Insert a turn (committed at once)."""

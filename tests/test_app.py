@@ -1,0 +1,226 @@
+"""The web UI's pages, driven by Streamlit's AppTest (no browser), on the real models.
+
+Each test gets its own copy of the sample kb/ index, so conversations and hand-offs
+never leak between tests; the bot is rebuilt per test (the page cache is cleared).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from supportbot.config import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "app.py")
+TIMEOUT = 180
+
+pytestmark = pytest.mark.model
+
+
+@pytest.fixture
+def web(kb_index: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A private copy of the kb index, named by SUPPORTBOT_DATA_DIR for the app."""
+    from webui.resources import shared_bot
+
+    data = tmp_path / "web-data"
+    shutil.copytree(kb_index.data_dir, data)
+    monkeypatch.setenv("SUPPORTBOT_DATA_DIR", str(data))
+    shared_bot.clear()
+    yield data
+    shared_bot.clear()
+
+
+def page(name: str) -> AppTest:
+    """One page of the app, run on its own."""
+    at = AppTest.from_string(
+        f"from webui.{name} import {name}_page\n{name}_page()\n", default_timeout=TIMEOUT
+    )
+    return at
+
+
+def chat(conv: str | None = None) -> AppTest:
+    at = page("chat")
+    if conv:
+        at.query_params["c"] = conv
+    return at.run()
+
+
+def texts(at: AppTest) -> str:
+    """Everything the page shows as markdown, captions, notices and expander labels."""
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption]
+    parts += [e.value for e in (*at.info, *at.warning, *at.error, *at.success)]
+    parts += [e.label for e in at.expander]
+    # Labels come back markdown-escaped ("HUMAN\\_REQUESTED"); compare plain text.
+    return re.sub(r"\\(.)", r"\1", "\n".join(str(p) for p in parts))
+
+
+def ask(at: AppTest, question: str) -> AppTest:
+    at.chat_input[0].set_value(question).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_app_entry_point_shows_the_chat_page(web: Path) -> None:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Support chat"
+    assert len(at.query_params["c"]) == 32
+
+
+def test_customer_gets_an_answer_with_sources_and_it_survives_a_reload(web: Path) -> None:
+    at = ask(chat(), "What does error E-104 mean on the Nexa router?")
+    conv = at.query_params["c"]
+    shown = texts(at)
+    assert "E-104" in shown
+    assert "[1]" in shown, shown  # a cited source under the answer
+    assert [m.name for m in at.chat_message] == ["user", "assistant"]
+    assert at.feedback, "every bot answer has thumbs"
+
+    # A reload (a new session with the same ?c=) shows the same conversation.
+    again = chat(conv)
+    assert texts(again) == shown
+    assert again.query_params["c"] == conv
+
+
+def test_two_sessions_never_see_each_other(web: Path) -> None:
+    one = ask(chat(), "How do I factory reset the router?")
+    two = ask(chat(), "How long is the warranty on the S1 satellite?")
+    assert one.query_params["c"] != two.query_params["c"]
+    assert "factory reset" in texts(one) and "warranty" not in texts(one).split("\n")[0]
+    assert "factory reset" not in texts(two)
+    assert "How long is the warranty" not in texts(chat(one.query_params["c"]))
+
+
+def test_thumbs_down_is_stored_with_the_answer(web: Path) -> None:
+    from webui.resources import shared_bot
+
+    at = ask(chat(), "What does error E-104 mean?")
+    conv = at.query_params["c"]
+    at.feedback[0].set_value(0).run()  # 0: thumbs down
+    turns = shared_bot().conversations.history(conv)
+    assert turns[-1].meta["feedback"] == "down"
+    assert chat(conv).feedback[0].value == 0  # shown again after a reload
+
+
+def test_full_handoff_round_trip(web: Path) -> None:
+    from webui.resources import shared_bot
+
+    customer = ask(chat(), "How do I factory reset the Nexa router?")
+    conv = customer.query_params["c"]
+    next(b for b in customer.button if b.label == "Talk to a person").click().run()
+    assert "your reference is #" in texts(customer)
+
+    agent = page("console").run()
+    assert not agent.exception, agent.exception
+    assert agent.tabs[0].label == "Open (1)"
+    assert "HUMAN_REQUESTED" in texts(agent)
+    agent.sidebar.text_input(key="agent_name").set_value("Sam").run()
+    next(b for b in agent.button if b.label == "Claim").click().run()
+    assert agent.tabs[1].label == "Claimed (1)"
+    packet = shared_bot().handoffs()[0]
+    assert packet.status == "claimed" and packet.agent == "Sam"
+
+    agent.text_area(key=f"reply-text-{packet.id}").set_value(
+        "Hi, Sam here. Try a new power adapter."
+    )
+    agent.form_submit_button[0].click().run()
+    assert not agent.exception, agent.exception
+
+    customer = chat(conv)
+    shown = texts(customer)
+    assert "Hi, Sam here. Try a new power adapter." in shown
+    assert "Sam (support agent)" in shown
+
+    # The customer writes again: the bot stays quiet, the agent sees it.
+    customer = ask(customer, "Thanks, which adapter exactly?")
+    agent = page("console").run()
+    assert "Thanks, which adapter exactly?" in texts(agent)
+
+    next(b for b in agent.button if b.label == "Hand back to the bot").click().run()
+    assert shared_bot().handoffs()[0].status == "handed_back"
+    assert agent.tabs[2].label == "Closed (1)"
+    customer = chat(conv)
+    assert "back with the assistant" in texts(customer)
+    assert "will take it from here" not in texts(customer)
+
+
+def test_console_counts_today(web: Path) -> None:
+    ask(chat(), "What does error E-104 mean?")
+    other = ask(chat(), "I want to speak to a human right now")
+    assert "your reference is #" in texts(other)
+    agent = page("console").run()
+    metrics = {m.label: m.value for m in agent.metric}
+    assert metrics["Conversations today"] == "2"
+    assert metrics["Escalated"] == "1"
+    assert metrics["Answered by the bot"] == "1"
+
+
+def test_knowledge_page_ingests_lists_searches_and_removes(web: Path, kb_dir: Path) -> None:
+    at = page("knowledge").run()
+    assert not at.exception, at.exception
+    at.text_input[0].set_value(str(kb_dir)).run()
+    next(b for b in at.button if b.label == "Ingest folder").click().run()
+    assert not at.exception, at.exception
+    assert any("Ingest finished" in s.value for s in at.success), texts(at)
+
+    at = page("knowledge").run()
+    listed = at.dataframe[0].value
+    assert "manual.md" in list(listed["document"])
+    at.text_input[1].set_value("widget overheating W-42").run()
+    assert "W-42" in texts(at)
+
+    source = "manual.md"
+    at.selectbox[0].set_value(source).run()
+    next(b for b in at.button if b.label == "Remove").click().run()
+    assert any(f"Removed {source}" in s.value for s in at.success), texts(at)
+    assert source not in list(page("knowledge").run().dataframe[0].value["document"])
+
+
+def test_upload_is_ingested(web: Path, kb_dir: Path) -> None:
+    at = page("knowledge").run()
+    faq = (kb_dir / "faq.yaml").read_bytes()
+    at.file_uploader[0].upload("widget-faq.yaml", faq, "application/x-yaml").run()
+    next(b for b in at.button if b.label == "Ingest uploaded files").click().run()
+    assert not at.exception, at.exception
+    assert any("1 added" in s.value for s in at.success), texts(at)
+    assert (web / "uploads" / "widget-faq.yaml").is_file()
+
+
+def test_empty_index_is_explained_not_a_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from webui.resources import shared_bot
+
+    monkeypatch.setenv("SUPPORTBOT_DATA_DIR", str(tmp_path / "empty"))
+    shared_bot.clear()
+    at = chat()
+    assert not at.exception, at.exception
+    assert "knowledge base is empty" in texts(at)
+    shared_bot.clear()
+
+
+def test_missing_model_file_is_a_message_in_the_page(
+    web: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from webui.resources import shared_bot
+
+    monkeypatch.setenv("SUPPORTBOT_LLM__MODEL_PATH", str(tmp_path / "missing.gguf"))
+    shared_bot.clear()
+    at = ask(chat(), "How do I set up port forwarding on the router?")
+    shown = texts(at)
+    assert "missing.gguf" in shown, shown
+    assert not at.exception
+
+
+def test_a_bad_ingest_folder_is_reported(web: Path, tmp_path: Path) -> None:
+    at = page("knowledge").run()
+    at.text_input[0].set_value(str(tmp_path / "nope")).run()
+    next(b for b in at.button if b.label == "Ingest folder").click().run()
+    assert not at.exception
+    assert any("does not exist" in e.value for e in at.error)

@@ -1,0 +1,160 @@
+"""The customer chat page: streamed answers with their sources, thumbs, and a way to a human.
+
+The conversation id lives in the URL (``?c=...``) and its turns in the SQLite
+conversation store, so a reload shows the same conversation, and each browser session
+has its own. Every text shown (the customer's, the bot's, an agent's, a source snippet)
+goes through :func:`supportbot.render.safe_markdown`: no HTML, script or remote image
+from a model or a document ever renders.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+import streamlit as st
+
+from supportbot.api import Reply, SupportBot
+from supportbot.conversation import Turn
+from supportbot.render import safe_markdown
+from webui.resources import friendly_errors, get_bot
+
+_ID = re.compile(r"^[0-9a-f]{32}$")
+_BOT_MODES = ("faq", "generated", "extract")
+BOT_AVATAR = ":material/smart_toy:"
+AGENT_AVATAR = ":material/support_agent:"
+USER_AVATAR = ":material/person:"
+
+_MODE_NOTES = {
+    "extract": "I wasn't confident enough to write my own answer, so this quotes the "
+    "documentation directly.",
+    "none": "I found nothing on this in the documentation.",
+}
+
+
+def conversation_id() -> str:
+    """This browser session's conversation id, from the URL or a new one put there."""
+    current = st.query_params.get("c", "")
+    if isinstance(current, str) and _ID.fullmatch(current):
+        return current
+    new = uuid.uuid4().hex
+    st.query_params["c"] = new
+    return new
+
+
+def _sources(sources: list[dict[str, Any]]) -> None:
+    """Each cited source as a line; its supporting snippet in an expander."""
+    for src in sources:
+        label = src.get("label") or src.get("source", "")
+        with st.expander(f"[{src.get('n', '?')}] {label}", icon=":material/description:"):
+            where = str(src.get("source", ""))
+            if src.get("page"):
+                where += f", page {src['page']}"
+            st.caption(safe_markdown(where))
+            st.markdown(safe_markdown(str(src.get("snippet", ""))))
+
+
+def _on_feedback(bot: SupportBot, conv_id: str, index: int, key: str) -> None:
+    value = st.session_state.get(key)
+    if value is not None:
+        bot.feedback(conv_id, helpful=value == 1, turn=index)
+
+
+def _assistant_turn(bot: SupportBot, conv_id: str, index: int, turn: Turn) -> None:
+    agent = turn.meta.get("agent")
+    with st.chat_message("assistant", avatar=AGENT_AVATAR if agent else BOT_AVATAR):
+        if agent:
+            st.caption(safe_markdown(f"{agent} (support agent)"))
+        mode = turn.meta.get("mode")
+        if mode == "handoff":
+            st.info(safe_markdown(turn.text), icon=":material/support_agent:")
+            return
+        st.markdown(safe_markdown(turn.text))
+        if mode in _MODE_NOTES:
+            st.caption(_MODE_NOTES[mode])
+        _sources(turn.meta.get("sources") or [])
+        if mode in _BOT_MODES:
+            key = f"fb-{conv_id}-{index}"
+            stored = turn.meta.get("feedback")
+            if key not in st.session_state and stored in ("up", "down"):
+                st.session_state[key] = 1 if stored == "up" else 0
+            st.feedback("thumbs", key=key, on_change=_on_feedback, args=(bot, conv_id, index, key))
+
+
+def show_history(bot: SupportBot, conv_id: str) -> None:
+    """Every turn of the conversation, oldest first (agent replies included)."""
+    for index, turn in enumerate(bot.conversations.history(conv_id)):
+        if turn.role == "user":
+            with st.chat_message("user", avatar=USER_AVATAR):
+                st.markdown(safe_markdown(turn.text))
+        else:
+            _assistant_turn(bot, conv_id, index, turn)
+    handoff = bot.handoff_queue.get_by_conversation(conv_id, open_only=True)
+    if handoff is not None:
+        who = f"{handoff.agent} has joined and" if handoff.agent else "A support agent"
+        st.info(
+            f"{who} will take it from here; your reference is #{handoff.id[:8]}. "
+            "Replies appear here as they are sent.",
+            icon=":material/support_agent:",
+        )
+
+
+def _answer(bot: SupportBot, conv_id: str, question: str) -> Reply | None:
+    """Stream the answer into the page; the final, verified text replaces the draft."""
+    with st.chat_message("user", avatar=USER_AVATAR):
+        st.markdown(safe_markdown(question))
+    with st.chat_message("assistant", avatar=BOT_AVATAR):
+        box = st.empty()
+        box.markdown("_Looking in the documentation..._")
+        reply: Reply | None = None
+        with friendly_errors("answering"):
+            text = ""
+            for item in bot.stream(question, conv_id):
+                if isinstance(item, Reply):
+                    reply = item
+                else:
+                    text += item
+                    box.markdown(safe_markdown(text) + " ▌")
+        if reply is None:
+            box.empty()
+            return None
+        box.markdown(safe_markdown(reply.answer))
+    return reply
+
+
+def chat_page() -> None:
+    """The customer's conversation with the bot (and, after a hand-off, with an agent)."""
+    st.title("Support chat")
+    bot = get_bot()
+    if bot is None:
+        return
+    conv_id = conversation_id()
+    if bot.store.count() == 0:
+        st.warning(
+            "The knowledge base is empty, so the assistant cannot answer yet. Add documents "
+            "on the Knowledge base page, or run `supportbot ingest kb/docs`."
+        )
+    left, right = st.columns([1, 1])
+    if left.button("Talk to a person", icon=":material/support_agent:"):
+        with friendly_errors("handing over"):
+            bot.escalate(conv_id, "HUMAN_REQUESTED", note="pressed 'Talk to a person'")
+    if right.button("New conversation", icon=":material/add_comment:"):
+        st.query_params["c"] = uuid.uuid4().hex
+        st.rerun()
+
+    open_handoff = bot.handoff_queue.get_by_conversation(conv_id, open_only=True)
+    if open_handoff is not None:
+        # While an agent owns the conversation, poll for their replies.
+        st.fragment(run_every=3)(show_history)(bot, conv_id)
+    else:
+        show_history(bot, conv_id)
+    for notice in st.session_state.pop("notices", []):
+        st.caption(notice)
+
+    question = st.chat_input("Ask about your Brightwave device...")
+    if question:
+        reply = _answer(bot, conv_id, question)
+        if reply is not None:
+            st.session_state["notices"] = list(reply.notices)
+            st.rerun()

@@ -1,0 +1,184 @@
+"""The agent console: today's activity, and the hand-off queue with everything to act on it.
+
+Agents see each hand-off with its reason codes, summary, redacted transcript, the
+passages the bot tried and its draft reply; they claim it, reply (the reply appears in
+the customer's chat), resolve it, or hand the conversation back to the bot.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+import streamlit as st
+
+from supportbot.analytics import activity, start_of_today
+from supportbot.api import SupportBot
+from supportbot.handoff import BackgroundSink, HandoffPacket, WebhookSink
+from supportbot.redact import redact
+from supportbot.render import safe_markdown
+from webui.resources import friendly_errors, get_bot
+
+_PRIORITY_ICON = {"urgent": "🔴", "high": "🟠", "normal": "🔵", "low": "⚪"}
+_TABS = (("Open", ("open",)), ("Claimed", ("claimed",)), ("Closed", ("resolved", "handed_back")))
+
+
+def _when(iso: str) -> str:
+    try:
+        local = datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone()
+    except ValueError:
+        return iso
+    return local.strftime("%Y-%m-%d %H:%M")
+
+
+def show_activity(bot: SupportBot) -> None:
+    """Counts for today and a chart of hand-offs by reason."""
+    act = activity(bot.conversations, bot.handoff_queue, start_of_today())
+    cols = st.columns(4)
+    cols[0].metric("Conversations today", act.conversations)
+    share = f"{act.answered / act.conversations:.0%}" if act.conversations else "-"
+    cols[1].metric("Answered by the bot", act.answered, share, delta_color="off")
+    cols[2].metric("Escalated", act.escalated)
+    rate = act.thumbs_up_rate
+    cols[3].metric(
+        "Thumbs up",
+        "-" if rate is None else f"{rate:.0%}",
+        f"{act.thumbs_up} up / {act.thumbs_down} down",
+        delta_color="off",
+    )
+    if act.by_reason:
+        st.caption("Hand-offs today by reason")
+        frame = pd.DataFrame(
+            {"reason": list(act.by_reason), "hand-offs": list(act.by_reason.values())}
+        )
+        st.bar_chart(frame, x="reason", y="hand-offs", horizontal=True, height=200)
+
+
+def _transcript(packet: HandoffPacket) -> None:
+    for turn in packet.transcript:
+        role = "user" if turn.get("role") == "user" else "assistant"
+        with st.chat_message(role):
+            st.markdown(safe_markdown(str(turn.get("text", ""))))
+
+
+def _since_handoff(bot: SupportBot, packet: HandoffPacket) -> None:
+    """Messages exchanged after the packet was built (redacted like the packet)."""
+    created = datetime.fromisoformat(packet.created_at.replace("Z", "+00:00")).timestamp()
+    later = [t for t in bot.conversations.history(packet.conversation_id) if t.ts > created]
+    if not later:
+        return
+    st.markdown("**Since the hand-off**")
+    h = bot.settings.handoff
+    for turn in later:
+        text = redact(turn.text, h.redact_allow) if h.redact_pii else turn.text
+        who = turn.meta.get("agent") or ("customer" if turn.role == "user" else "assistant")
+        with st.chat_message("user" if turn.role == "user" else "assistant"):
+            st.caption(safe_markdown(str(who)))
+            st.markdown(safe_markdown(text))
+
+
+def _details(packet: HandoffPacket) -> None:
+    st.markdown(f"**Summary:** {safe_markdown(packet.summary)}")
+    for ev in packet.evidence:
+        st.caption(safe_markdown(f"{ev.get('reason')}: {ev.get('detail')}"))
+    if packet.customer_fields:
+        st.markdown(
+            "**Customer details:** "
+            + safe_markdown(", ".join(f"{k}: {v}" for k, v in packet.customer_fields.items()))
+        )
+    st.markdown("**Transcript**")
+    _transcript(packet)
+    if packet.passages:
+        st.markdown("**Passages the bot tried**")
+        for p in packet.passages:
+            label = " > ".join(str(x) for x in (p.get("title"), p.get("heading")) if x)
+            st.markdown(
+                safe_markdown(f"- {label} ({p.get('source')}, score {p.get('score')})")
+                + "\n\n"
+                + "> "
+                + safe_markdown(str(p.get("snippet", ""))).replace("\n", "\n> ")
+            )
+
+
+def _actions(bot: SupportBot, packet: HandoffPacket, agent: str) -> None:
+    pid = packet.id
+    if packet.status in ("open", "claimed"):
+        with st.form(f"reply-{pid}", clear_on_submit=True, border=False):
+            text = st.text_area(
+                "Reply to the customer",
+                value=packet.suggested_reply or "",
+                key=f"reply-text-{pid}",
+                help="Prefilled with the bot's draft when it had one.",
+            )
+            if st.form_submit_button("Send reply", icon=":material/send:") and text.strip():
+                with friendly_errors("sending the reply"):
+                    if packet.status == "open":
+                        bot.claim(pid, agent)
+                    bot.agent_reply(pid, agent, text.strip())
+                    st.rerun()
+    cols = st.columns(3)
+    if packet.status == "open" and cols[0].button("Claim", key=f"claim-{pid}"):
+        with friendly_errors("claiming"):
+            bot.claim(pid, agent)
+            st.rerun()
+    if packet.status in ("open", "claimed"):
+        if cols[1].button("Resolve", key=f"resolve-{pid}"):
+            with friendly_errors("resolving"):
+                bot.resolve(pid, agent)
+                st.rerun()
+        if cols[2].button("Hand back to the bot", key=f"back-{pid}"):
+            with friendly_errors("handing back"):
+                bot.hand_back(pid, agent)
+                st.rerun()
+
+
+def _packet(bot: SupportBot, packet: HandoffPacket, agent: str, expanded: bool) -> None:
+    icon = _PRIORITY_ICON.get(packet.priority, "")
+    who = f" · {packet.agent}" if packet.agent else ""
+    title = (
+        f"{icon} #{packet.id[:8]} · {', '.join(packet.reasons)} · {_when(packet.created_at)}"
+        f"{who} · {packet.summary[:60]}"
+    )
+    with st.expander(safe_markdown(title), expanded=expanded):
+        st.caption(f"Priority {packet.priority} · status {packet.status.replace('_', ' ')}")
+        _details(packet)
+        _since_handoff(bot, packet)
+        _actions(bot, packet, agent)
+
+
+def _dead_letters(bot: SupportBot) -> None:
+    """Webhook deliveries that failed for good, with a button to retry them now."""
+    for sink in bot.sinks:
+        inner = sink.inner if isinstance(sink, BackgroundSink) else sink
+        if isinstance(inner, WebhookSink) and inner.dead_letters():
+            n = len(inner.dead_letters())
+            st.warning(f"{n} hand-off(s) could not be delivered to the helpdesk webhook.")
+            if st.button("Retry webhook deliveries"):
+                with friendly_errors("retrying webhook deliveries"):
+                    sent = inner.redeliver_dead_letters()
+                    st.success(f"Delivered {sent} of {n}.")
+
+
+def console_page() -> None:
+    """The page agents keep open."""
+    st.title("Agent console")
+    bot = get_bot()
+    if bot is None:
+        return
+    agent = st.sidebar.text_input("Your name", value="agent", key="agent_name").strip()
+    agent = agent or "agent"
+    if st.sidebar.button("Refresh", icon=":material/refresh:"):
+        st.rerun()
+    show_activity(bot)
+    _dead_letters(bot)
+    packets = bot.handoffs()
+    tabs = st.tabs(
+        [f"{name} ({sum(p.status in statuses for p in packets)})" for name, statuses in _TABS]
+    )
+    for tab, (_, statuses) in zip(tabs, _TABS, strict=True):
+        with tab:
+            shown = [p for p in packets if p.status in statuses]
+            if not shown:
+                st.caption("Nothing here.")
+            for i, packet in enumerate(shown):
+                _packet(bot, packet, agent, expanded=i == 0 and "resolved" not in statuses)
