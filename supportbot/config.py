@@ -100,6 +100,13 @@ class IngestSettings(BaseModel):
         description="Seconds an ingest run waits for another run on the same store to finish "
         "before it stops with a message.",
     )
+    file_timeout: float = Field(
+        60.0,
+        ge=0,
+        description="Seconds one file may take to parse and chunk; files are parsed in a worker "
+        "process that is stopped after this, and the file is reported as failed (a hostile "
+        "PDF cannot hang a run). 0: parse in the ingest process, without a limit.",
+    )
 
 
 class RetrievalSettings(BaseModel):
@@ -324,13 +331,18 @@ class HandoffSettings(BaseModel):
     )
     webhook_timeout: float = Field(10.0, gt=0, description="Seconds to wait for the helpdesk.")
     redact_allow: list[str] = Field(
-        default_factory=lambda: ["1-800-555-0142", "support@brightwave.example"],
+        default_factory=lambda: [
+            "1-800-555-0142",
+            "support@brightwave.example",
+            "1200 Harbor Point Drive, Suite 400",
+        ],
         description="The company's own public contacts, kept when PII is redacted.",
     )
     redact_pii: bool = Field(
         True,
-        description="Redact emails, phone numbers, card numbers and addresses in packets and "
-        "logs (the raw transcript stays only in the local conversation store).",
+        description="Redact emails, phone numbers, Luhn-checked card numbers, IBANs, national "
+        "ids, public IP addresses and street addresses in packets and logs (the raw "
+        "transcript stays only in the local conversation store); false keeps them.",
     )
 
 
@@ -342,6 +354,28 @@ class RenderSettings(BaseModel):
         description="Hosts (subdomains included) whose http(s) links stay clickable in "
         "displayed text, e.g. ['brightwave.example']. Any other link is shown as inert text; "
         "images are never shown.",
+    )
+
+
+UIPage = Literal["chat", "agent", "kb"]
+
+
+class UISettings(BaseModel):
+    """The web UI (app.py)."""
+
+    title: str = Field("Support chat", description="Heading of the customer chat page.")
+    placeholder: str = Field(
+        "Ask about your Brightwave device...",
+        description="Hint in the empty chat box; name your product.",
+    )
+    pages: list[UIPage] = Field(
+        default_factory=lambda: ["chat", "agent", "kb"],
+        description="Pages this app process serves: 'chat' (customers), 'agent' (agent "
+        "console), 'kb' (knowledge base). Serve customers a process with ['chat'] only and "
+        "agents another on a private port; they share the data folder.",
+    )
+    poll_seconds: float = Field(
+        3.0, gt=0, description="How often a chat with a human agent checks for their replies."
     )
 
 
@@ -399,6 +433,9 @@ class Settings(BaseSettings):
     )
     render: RenderSettings = Field(
         default_factory=RenderSettings, description="Safe display ([render] in TOML)."
+    )
+    ui: UISettings = Field(
+        default_factory=UISettings, description="The web UI ([ui] in TOML)."
     )
 
     @classmethod

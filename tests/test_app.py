@@ -224,3 +224,21 @@ def test_a_bad_ingest_folder_is_reported(web: Path, tmp_path: Path) -> None:
     next(b for b in at.button if b.label == "Ingest folder").click().run()
     assert not at.exception
     assert any("does not exist" in e.value for e in at.error)
+
+
+def test_pages_setting_chooses_what_a_process_serves(
+    web: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SUPPORTBOT_UI__PAGES", '["kb"]')
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Knowledge base"
+
+
+def test_invalid_settings_are_a_message_not_a_trace(
+    web: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SUPPORTBOT_UI__PAGES", '["nope"]')
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert not at.exception, at.exception
+    assert "ui.pages" in at.error[0].value

@@ -125,10 +125,11 @@ def _answer(bot: SupportBot, conv_id: str, question: str) -> Reply | None:
 
 def chat_page() -> None:
     """The customer's conversation with the bot (and, after a hand-off, with an agent)."""
-    st.title("Support chat")
     bot = get_bot()
     if bot is None:
         return
+    ui = bot.settings.ui
+    st.title(ui.title)
     conv_id = conversation_id()
     if bot.store.count() == 0:
         st.warning(
@@ -146,13 +147,13 @@ def chat_page() -> None:
     open_handoff = bot.handoff_queue.get_by_conversation(conv_id, open_only=True)
     if open_handoff is not None:
         # While an agent owns the conversation, poll for their replies.
-        st.fragment(run_every=3)(show_history)(bot, conv_id)
+        st.fragment(run_every=ui.poll_seconds)(show_history)(bot, conv_id)
     else:
         show_history(bot, conv_id)
     for notice in st.session_state.pop("notices", []):
         st.caption(notice)
 
-    question = st.chat_input("Ask about your Brightwave device...")
+    question = st.chat_input(ui.placeholder)
     if question:
         reply = _answer(bot, conv_id, question)
         if reply is not None:
