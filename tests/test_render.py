@@ -156,6 +156,14 @@ def test_invisible_and_bidi_characters_are_removed() -> None:
         assert not [c for c in out if unicodedata.category(c) == "Cf"], repr(line)
 
 
+def test_terminal_escape_codes_are_removed() -> None:
+    """BLNS's terminal escape strings (the CLI prints through a terminal too)."""
+    lines = blns_section("Terminal escape codes")  # raw ESC, BS and BEL bytes
+    assert any("\x1b" in line for line in lines)
+    for line in lines:
+        assert "\x1b" not in safe_markdown(line) and "\x07" not in safe_markdown(line)
+
+
 def test_ordinary_answers_render_as_written() -> None:
     from markdown_it import MarkdownIt
 
