@@ -28,8 +28,10 @@ escaped text, so an unforeseen construct degrades to visible characters, never t
 from __future__ import annotations
 
 import functools
+import os
 import re
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -62,7 +64,25 @@ def _parser() -> Any:
 
 
 def _configured_hosts() -> tuple[str, ...]:
-    """``render.allowed_link_hosts`` from the settings (empty when unreadable)."""
+    """``render.allowed_link_hosts`` from the settings (empty when unreadable).
+
+    Building Settings reads the environment and the TOML file (about 4 ms), and a UI
+    renders every message on each rerun, so the value is cached for as long as the
+    variables and the config file it comes from are unchanged.
+    """
+    toml = Path(os.environ.get("SUPPORTBOT_CONFIG") or "supportbot.toml").resolve()
+    try:
+        mtime = toml.stat().st_mtime
+    except OSError:
+        mtime = None
+    env = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("SUPPORTBOT_")))
+    return _hosts_for(env, str(toml), mtime)
+
+
+@functools.lru_cache(maxsize=8)
+def _hosts_for(
+    env: tuple[tuple[str, str], ...], toml: str, mtime: float | None
+) -> tuple[str, ...]:
     try:
         from supportbot.config import Settings
 
