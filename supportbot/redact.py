@@ -81,9 +81,9 @@ PiiKind = Literal["EMAIL", "PHONE", "CARD", "IBAN", "SSN", "NATIONAL_ID", "IP", 
 PII_KINDS: tuple[PiiKind, ...] = (
     "EMAIL",
     "IBAN",
+    "NATIONAL_ID",
     "CARD",
     "SSN",
-    "NATIONAL_ID",
     "IP",
     "PHONE",
     "ADDRESS",
@@ -196,9 +196,10 @@ _NIR = (
 )
 # Dutch BSN: 9 digits passing the "11-proef"; any 9-digit number could be one, so only
 # right after the word.
-_BSN = (
-    r"(?i:\b(?:bsn|burgerservicenummer|sofi-?nummer|citizen service number)\b)"
-    r"[^\d\n]{0,20}(?<!\d)\d{4}[ .]?\d{2}[ .]?\d{3}(?!\d)"
+_BSN = re.compile(
+    r"\b(?:bsn|burgerservicenummer|sofi-?nummer|citizen service number)\b"
+    r"[^\d\n]{0,20}(?<!\d)(\d{4}[ .]?\d{2}[ .]?\d{3})(?!\d)",
+    re.IGNORECASE,
 )
 
 _IPV4 = re.compile(
@@ -242,7 +243,8 @@ _STREET_SUFFIXES = (
     "Route|Shoal|Shoals|Shore|Shores|Skyway|Spring|Springs|Spur|Spurs|Squares|Station|"
     "Stravenue|Stream|Streets|Summit|Throughway|Trace|Track|Trafficway|Tunnel|Turnpike|"
     "Underpass|Union|Unions|Valley|Valleys|Via|Viaduct|View|Views|Village|Villages|"
-    "Ville|Vista|Wall|Wells|Ways"
+    "Ville|Vista|Wall|Wells|Ways|Run|Bend|Bluff|Bluffs|Bottom|Cliff|Cliffs|Club|Mall|"
+    "Pointe|Shoal|Loaf"
 )
 # Suffixes that are also everyday words ("1 hard drive", "one easy way") need a
 # capitalised street name; these do not.
@@ -258,7 +260,7 @@ _ADDRESS = re.compile(
     rf"{_NUM_START}(?P<number>\d{{1,6}}(?:-\d{{1,6}})?[A-Za-z]?)\s+"
     rf"(?:{_DIRECTION}\s+)?"
     r"(?P<name>(?:(?:[A-Za-z][A-Za-z'.\-]*|\d{1,3}(?:st|nd|rd|th))\s+){1,4})"
-    rf"(?P<suffix>{_STREET_SUFFIXES})\b"
+    rf"(?P<suffix>(?:{_STREET_SUFFIXES})s?)\b"
     # A trailing "." is taken only when more of the address follows ("St. NW").
     rf"(?:\.?\s+{_DIRECTION}(?![\w']))?" + _UNIT,
     re.IGNORECASE,
@@ -299,12 +301,14 @@ _ADDRESS_EU = re.compile(
     rf"|(?<![\w\-]){_STREET_PREFIX}\s+{_NAMES},?\s+{_HOUSE_NO}(?![\w]|[.,]\d){_UNIT_EU}"
     # prefix form, number first: 12, rue de la Paix / 16 chemin Hélène Lenoir
     rf"|{_NUM_START}\d{{1,5}}(?:\s?(?:bis|ter))?,?\s+{_FRENCH_PREFIX}\s+{_NAMES}"
+    # French street without a number: rue de Pons, chemin Hélène Lenoir
+    rf"|(?<![\w\-])(?i:rue|chemin|impasse|allée|boulevard|avenue)\s+{_NAMES}"
 )
 # British: the flat before the street, on its own line or not ("Flat 3, 12 Baker St"
 # is found by _ADDRESS; "Studio 22G\nJames Trail" has no house number).
 _ADDRESS_UNIT_FIRST = re.compile(
     r"\b(?:Flat|Studio|Apartment|Apt\.?|Unit|Suite)\s+\d{1,4}[A-Za-z]?,?\s+"
-    rf"(?:{_NAME_WORD}\s+){{1,3}}(?i:{_STREET_SUFFIXES})\b"
+    rf"(?:{_NAME_WORD}\s+){{1,3}}(?i:{_STREET_SUFFIXES})s?\b"
 )
 _PO_BOX = re.compile(r"\bP\.?\s?O\.?\s+Box\s+\d{1,8}\b", re.IGNORECASE)
 _STOP_WORDS = frozenset(
@@ -423,6 +427,12 @@ def _find_ssn(text: str) -> Iterator[tuple[int, int]]:
         yield m.span(1)
 
 
+def _find_national_id(text: str) -> Iterator[tuple[int, int]]:
+    for m in _BSN.finditer(text):
+        if _bsn_valid(m.group(1)):
+            yield m.span(1)
+
+
 def _find_ip(text: str) -> Iterator[tuple[int, int]]:
     for pattern in (_IPV4, _IPV6):
         for m in pattern.finditer(text):
@@ -471,6 +481,7 @@ _FINDERS: dict[PiiKind, _Finder] = {
     "IBAN": _find_iban,
     "CARD": _find_card,
     "SSN": _find_ssn,
+    "NATIONAL_ID": _find_national_id,
     "IP": _find_ip,
     "PHONE": _find_phone,
     "ADDRESS": _find_address,
@@ -495,8 +506,9 @@ _ENTITY_KIND: dict[str, PiiKind] = {
     "ES_NIF": "NATIONAL_ID",
     "ES_NIE": "NATIONAL_ID",
     "IT_FISCAL_CODE": "NATIONAL_ID",
+    "DE_TAX_ID": "NATIONAL_ID",
+    "DE_SOCIAL_SECURITY": "NATIONAL_ID",
     "FR_NIR": "NATIONAL_ID",
-    "NL_BSN": "NATIONAL_ID",
     **{f"SUPPORTBOT_{kind}": kind for kind in PII_KINDS},
 }
 # Kinds written with digits: a detection must not continue a code, version or decimal.
@@ -529,6 +541,8 @@ def _build_analyzer() -> AnalyzerEngine:
         from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
         from presidio_analyzer.predefined_recognizers import (
             CreditCardRecognizer,
+            DeSocialSecurityRecognizer,
+            DeTaxIdRecognizer,
             EmailRecognizer,
             EsNieRecognizer,
             EsNifRecognizer,
@@ -625,9 +639,12 @@ def _build_analyzer() -> AnalyzerEngine:
         IpRecognizer(),
         UsSsnRecognizer(),
         UkNinoRecognizer(),
-        EsNifRecognizer(),
-        EsNieRecognizer(),
-        ItFiscalCodeRecognizer(),
+        # Customer chats are analysed as English; these default to their own language.
+        EsNifRecognizer(supported_language="en"),
+        EsNieRecognizer(supported_language="en"),
+        ItFiscalCodeRecognizer(supported_language="en"),
+        DeTaxIdRecognizer(supported_language="en"),
+        DeSocialSecurityRecognizer(supported_language="en"),
         PatternRecognizer(
             supported_entity="UK_NINO",
             name="UkNinoCompactRecognizer",
@@ -635,7 +652,6 @@ def _build_analyzer() -> AnalyzerEngine:
             global_regex_flags=re.IGNORECASE,
         ),
         CheckedPatternRecognizer("FR_NIR", _NIR, _nir_valid),
-        CheckedPatternRecognizer("NL_BSN", _BSN, _bsn_valid),
         *(FinderRecognizer(kind, finder) for kind, finder in _FINDERS.items()),
     ]
     registry = RecognizerRegistry(recognizers=recognizers, supported_languages=["en"])
@@ -667,13 +683,16 @@ def _bounded(text: str, start: int, end: int) -> bool:
 
 
 _CHUNK_CHARS = 2000
+_CHUNK_OVERLAP = 200
 
 
 def _chunks(text: str) -> Iterator[tuple[int, str]]:
     """``text`` in pieces of about :data:`_CHUNK_CHARS`, cut at line breaks or spaces.
 
     Presidio's work grows faster than the text (context words are looked up around
-    every candidate), so a 100 kB document is analysed a piece at a time.
+    every candidate), so a 100 kB document is analysed a piece at a time. Each piece
+    runs :data:`_CHUNK_OVERLAP` characters into the next, so a value cut in two by one
+    cut is whole in the next piece (overlapping detections are merged).
     """
     start = 0
     while len(text) - start > _CHUNK_CHARS:
@@ -683,7 +702,7 @@ def _chunks(text: str) -> Iterator[tuple[int, str]]:
             cut = window.rfind(" ")
         if cut < _CHUNK_CHARS // 2:
             cut = _CHUNK_CHARS
-        yield start, text[start : start + cut]
+        yield start, text[start : start + cut + _CHUNK_OVERLAP]
         start += cut
     yield start, text[start:]
 
