@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import make_pdf
+
 from ingest import run_ingest
 from supportbot import RateLimited, SupportBot
 from supportbot.config import Settings
@@ -112,10 +112,12 @@ def test_rate_limit_per_conversation_refuses_before_any_work(
 def test_rate_limit_defaults_apply_through_the_settings(settings: Settings,
                                                        kb_dir: Path) -> None:
     bot = _bot(settings, kb_dir, ScriptedGenerator(["Charge it [1]."] * 20))
-    for n in range(10):  # a fast human: ten messages in a few milliseconds
+    for n in range(10):  # a fast human: ten messages within seconds
         bot.ask(f"charging {n}", conversation_id="c1")
-    with pytest.raises(RateLimited, match=r"10 messages per 60 seconds\). Please wait 6\d s"):
+    with pytest.raises(RateLimited, match=r"10 messages per 60 seconds\). Please wait \d+ s"
+                       ) as err:
         bot.ask("charging 10", conversation_id="c1")
+    assert 30 < err.value.retry_after <= 60  # the first of the ten leaves the window then
 
 
 def test_rate_limiter_is_thread_safe_and_forgets_idle_conversations() -> None:
