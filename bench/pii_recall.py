@@ -267,14 +267,21 @@ def generate(per_type: int = 500, seed: int = 20261122) -> list[Case]:
         fakers[locale] = fake
     rng = random.Random(seed)
     cases: list[Case] = []
-    for kind, (locales, gen) in GENERATORS.items():
-        for n in range(per_type):
-            locale = locales[n % len(locales)]
-            value = gen(fakers[locale], rng)
-            template = rng.choice(TEMPLATES[kind])
-            start = template.index("{x}")
-            text = template.replace("{x}", value)
-            cases.append(Case(kind, locale, value, text, start, start + len(value)))
+    # Faker's es_ES nif()/nie() draw from the global `random` module, not the seeded
+    # instance: seed it too (and put its state back afterwards).
+    saved = random.getstate()
+    random.seed(seed)
+    try:
+        for kind, (locales, gen) in GENERATORS.items():
+            for n in range(per_type):
+                locale = locales[n % len(locales)]
+                value = gen(fakers[locale], rng)
+                template = rng.choice(TEMPLATES[kind])
+                start = template.index("{x}")
+                text = template.replace("{x}", value)
+                cases.append(Case(kind, locale, value, text, start, start + len(value)))
+    finally:
+        random.setstate(saved)
     return cases
 
 
@@ -393,7 +400,9 @@ def main() -> int:
         f"\nknowledge-base sentences with a detection: {fp['flagged']}/{fp['sentences']} "
         f"({fp['rate']:.2%})"
     )
-    print(f"throughput: {throughput:.0f} messages/s (one thread); analyzer built in {build_s:.1f} s")
+    print(
+        f"throughput: {throughput:.0f} messages/s (one thread); analyzer built in {build_s:.1f} s"
+    )
     for kind, row in rows.items():
         for text in row["missed"][: args.show_misses]:  # type: ignore[index]
             print(f"  missed {kind}: {text!r}")

@@ -66,6 +66,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import logging
 import re
 import threading
 from collections.abc import Callable, Collection, Iterator
@@ -654,6 +655,11 @@ def _build_analyzer() -> AnalyzerEngine:
         CheckedPatternRecognizer("FR_NIR", _NIR, _nir_valid),
         *(FinderRecognizer(kind, finder) for kind, finder in _FINDERS.items()),
     ]
+    # Presidio logs the words around every candidate at DEBUG, i.e. customer text: its
+    # logger is held at WARNING unless the application has set a level for it.
+    presidio_log = logging.getLogger("presidio-analyzer")
+    if presidio_log.level == logging.NOTSET:
+        presidio_log.setLevel(logging.WARNING)
     registry = RecognizerRegistry(recognizers=recognizers, supported_languages=["en"])
     engine = BlankSpacyNlpEngine(models=[{"lang_code": "en", "model_name": "blank:en"}])
     return AnalyzerEngine(registry=registry, nlp_engine=engine, supported_languages=["en"])
