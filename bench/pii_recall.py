@@ -27,6 +27,7 @@ are redrawn. Exits 1 when a pattern type's recall is under ``--min-recall`` (0.9
 from __future__ import annotations
 
 import argparse
+import functools
 import ipaddress
 import json
 import random
@@ -300,14 +301,23 @@ def caught(case: Case, spans: list, kind: str | None = None) -> bool:  # type: i
     return all(covered)
 
 
-def measure_recall(cases: list[Case]) -> dict[str, dict[str, object]]:
-    """Per type: values, recall, recall as the expected kind, and a few misses."""
+Detector = Callable[[str], list]  # type: ignore[type-arg]
+
+
+def measure_recall(
+    cases: list[Case], detect: Detector | None = None
+) -> dict[str, dict[str, object]]:
+    """Per type: values, recall, recall as the expected kind, and a few misses.
+
+    ``detect`` defaults to :func:`supportbot.redact.find_pii`.
+    """
     from supportbot.redact import find_pii
 
+    detect = detect or find_pii
     rows: dict[str, dict[str, object]] = {}
     for case in cases:
         row = rows.setdefault(case.type, {"n": 0, "caught": 0, "as_kind": 0, "missed": []})
-        spans = find_pii(case.text)
+        spans = detect(case.text)
         row["n"] += 1  # type: ignore[operator]
         if caught(case, spans):
             row["caught"] += 1  # type: ignore[operator]
@@ -318,6 +328,58 @@ def measure_recall(cases: list[Case]) -> dict[str, dict[str, object]]:
         row["recall"] = row["caught"] / row["n"]  # type: ignore[operator]
         row["recall_as_kind"] = row["as_kind"] / row["n"]  # type: ignore[operator]
     return rows
+
+
+def unlabelled(cases: list[Case]) -> list[Case]:
+    """The same values with no word saying what they are ("here you go: {x} thanks")."""
+    prefix = "here you go: "
+    return [
+        Case(
+            c.type,
+            c.locale,
+            c.value,
+            f"{prefix}{c.value} thanks",
+            len(prefix),
+            len(prefix) + len(c.value),
+        )
+        for c in cases
+    ]
+
+
+@functools.cache
+def _partial_analyzer(ours: bool):  # type: ignore[no-untyped-def]
+    """An analyzer with only our recognisers, or only those Presidio ships."""
+    from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+
+    from supportbot import redact
+
+    full = redact._analyzer()
+    subset = [r for r in full.registry.recognizers if r.name.startswith("Supportbot") == ours]
+    registry = RecognizerRegistry(recognizers=subset, supported_languages=["en"])
+    return AnalyzerEngine(registry=registry, nlp_engine=full.nlp_engine, supported_languages=["en"])
+
+
+def _by_recognizer(text: str, ours: bool) -> list:  # type: ignore[type-arg]
+    from supportbot import redact
+
+    results = _partial_analyzer(ours).analyze(
+        text=text, language="en", score_threshold=redact._MIN_SCORE
+    )
+    return [
+        redact.PiiSpan(redact._ENTITY_KIND[r.entity_type], r.start, r.end)
+        for r in results
+        if r.entity_type in redact._ENTITY_KIND
+    ]
+
+
+def presidio_only(text: str) -> list:  # type: ignore[type-arg]
+    """Detections of the recognisers Presidio ships, alone (ablation, before filters)."""
+    return _by_recognizer(text, ours=False)
+
+
+def ours_only(text: str) -> list:  # type: ignore[type-arg]
+    """Detections of supportbot's own recognisers alone (ablation, before filters)."""
+    return _by_recognizer(text, ours=True)
 
 
 def kb_sentences() -> list[str]:
@@ -389,12 +451,20 @@ def main() -> int:
     rows = measure_recall(cases)
     fp = measure_false_positives(kb_sentences())
 
-    print(f"{'type':<18} {'locales':<40} {'n':>5} {'recall':>7} {'as kind':>8}")
+    bare = measure_recall(unlabelled(cases))
+    presidio = measure_recall(cases, presidio_only)
+    ours = measure_recall(cases, ours_only)
+    print(
+        f"{'type':<18} {'locales':<20} {'n':>5} {'recall':>7} {'as kind':>8} "
+        f"{'no label':>9} {'Presidio only':>14} {'ours only':>10}"
+    )
     for kind, row in rows.items():
-        locales = ",".join(GENERATORS[kind][0])
+        locales = GENERATORS[kind][0]
+        where = "all 7" if len(locales) == len(LOCALES) else ",".join(locales)
         print(
-            f"{kind:<18} {locales:<40} {row['n']:>5} {row['recall']:>7.3f} "
-            f"{row['recall_as_kind']:>8.3f}"
+            f"{kind:<18} {where:<20} {row['n']:>5} {row['recall']:>7.3f} "
+            f"{row['recall_as_kind']:>8.3f} {bare[kind]['recall']:>9.3f} "
+            f"{presidio[kind]['recall']:>14.3f} {ours[kind]['recall']:>10.3f}"
         )
     print(
         f"\nknowledge-base sentences with a detection: {fp['flagged']}/{fp['sentences']} "
@@ -420,6 +490,9 @@ def main() -> int:
                         | {"missed": r["missed"][:20]}  # type: ignore[index]
                         for k, r in rows.items()
                     },
+                    "recall_no_label": {k: r["recall"] for k, r in bare.items()},
+                    "recall_presidio_only": {k: r["recall"] for k, r in presidio.items()},
+                    "recall_ours_only": {k: r["recall"] for k, r in ours.items()},
                     "kb_false_positives": fp,
                     "messages_per_s": throughput,
                 },

@@ -624,7 +624,7 @@ def _build_analyzer() -> AnalyzerEngine:
             self._check = check
             super().__init__(
                 supported_entity=entity,
-                name=f"{entity.title().replace('_', '')}Recognizer",
+                name=f"Supportbot{entity.title().replace('_', '')}Recognizer",
                 patterns=[Pattern(entity.lower(), regex, 0.5)],
                 global_regex_flags=0,
             )
@@ -648,7 +648,7 @@ def _build_analyzer() -> AnalyzerEngine:
         DeSocialSecurityRecognizer(supported_language="en"),
         PatternRecognizer(
             supported_entity="UK_NINO",
-            name="UkNinoCompactRecognizer",
+            name="SupportbotUkNinoRecognizer",
             patterns=[Pattern("nino", _NINO, 0.6)],
             global_regex_flags=re.IGNORECASE,
         ),
