@@ -377,7 +377,9 @@ def _pdf_outline(reader: Any) -> list[tuple[int, str, int]]:
                 continue
             try:
                 page = reader.get_destination_page_number(item)
-                out.append((level, str(item.title).strip(), page))
+                # pypdf answers None for a bookmark that points nowhere: skip it.
+                if isinstance(page, int):
+                    out.append((level, str(item.title).strip(), page))
             except Exception:  # noqa: BLE001 - a broken bookmark is just ignored
                 continue
 
@@ -509,6 +511,31 @@ def load_faq(path: Path, settings: IngestSettings) -> Document:
     return _faq_from_rows(path, rows)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _scrub_text(text: str) -> str:
+    return _SURROGATE.sub("\ufffd", text)
+
+
+def _scrub(document: Document) -> Document:
+    """Replace lone surrogates (from JSON or YAML escapes like u+DFAA, or broken PDF text).
+
+    A Python string may hold them, but they cannot be encoded to UTF-8, so they would
+    crash hashing, embedding and the store far from the file that held them.
+    """
+    document.title = _scrub_text(document.title)
+    document.sections = [
+        Section(tuple(_scrub_text(h) for h in s.headings), _scrub_text(s.text), s.page)
+        for s in document.sections
+    ]
+    document.faq = [
+        FaqEntry(_scrub_text(e.question), _scrub_text(e.answer), _scrub_text(e.category))
+        for e in document.faq
+    ]
+    return document
+
+
 LOADERS: dict[str, Callable[[Path, IngestSettings], Document]] = {
     ".md": load_markdown,
     ".markdown": load_markdown,
@@ -538,7 +565,7 @@ def load_document(path: Path, settings: IngestSettings) -> Document:
             "Supported: " + ", ".join(sorted(SUPPORTED_SUFFIXES)) + ".",
         )
     try:
-        return loader(path, settings)
+        return _scrub(loader(path, settings))
     except FileRejected:
         raise
     except RecursionError as exc:

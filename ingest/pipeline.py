@@ -25,8 +25,8 @@ from typing import Literal
 
 from filelock import FileLock, Timeout
 
-from ingest.chunk import chunk_document
-from ingest.load import SUPPORTED_SUFFIXES, FileRejected, load_document
+from ingest.isolate import Parsed, ParseWorker, parse_file
+from ingest.load import SUPPORTED_SUFFIXES, FileRejected
 from supportbot.config import Settings
 from supportbot.embed import Embedder
 from supportbot.errors import StoreLockedError
@@ -250,13 +250,27 @@ def run_ingest(
             f"{lock.lock_file}). Wait for it to finish, or pass --lock-timeout SECONDS to "
             "wait longer."
         ) from exc
+    # Parsing runs in a worker process that is stopped after file_timeout seconds per
+    # file (started on the first file that needs parsing; 0 parses in this process).
+    limit = settings.ingest.file_timeout
+    worker = ParseWorker(limit) if limit > 0 else None
+
+    def parse(src: _Source) -> Parsed:
+        if worker is None:
+            return parse_file(src.path, src.source, settings.ingest)
+        return worker.parse(src.path, src.source, settings.ingest)
+
     try:
         # Opened under the lock: two processes creating a new Chroma database at once
         # race on its schema ("table collections already exists").
         store = store or build_store(settings)
-        return _run_locked(paths, settings, embedder, store, rebuild, prune, dry_run, progress)
+        return _run_locked(
+            paths, settings, embedder, store, rebuild, prune, dry_run, progress, parse
+        )
     finally:
         lock.release()
+        if worker is not None:
+            worker.close()
 
 
 def _ensure_model(store: ChromaStore, embedder: Embedder, rebuild: bool) -> bool:
@@ -276,6 +290,7 @@ def _run_locked(
     prune: bool,
     dry_run: bool,
     progress: Progress,
+    parse: Callable[[_Source], Parsed],
 ) -> IngestReport:
     started = time.perf_counter()
     report = IngestReport(dry_run=dry_run, store=settings.store.url or str(settings.store_path))
@@ -364,10 +379,8 @@ def _run_locked(
         if old is not None:
             result.status = "updated"
         try:
-            document = load_document(src.path, settings.ingest)
-            chunks = chunk_document(
-                document, src.source, settings.ingest.chunk_size, settings.ingest.chunk_overlap
-            )
+            parsed = parse(src)
+            chunks = parsed.chunks
             if not chunks:
                 raise FileRejected(src.path, "contains no text to index")
         except FileRejected as exc:
@@ -376,7 +389,7 @@ def _run_locked(
             progress.file_done(result)
             continue
         result.chunks = len(chunks)
-        result.warnings = document.warnings
+        result.warnings = parsed.warnings
         report.files.append(result)
         if dry_run:
             progress.file_done(result)
