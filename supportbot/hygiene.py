@@ -32,16 +32,66 @@ _INVISIBLE = re.compile(
     "\U000e0100-\U000e01ef]"
 )
 
-_INJECTION = re.compile(
-    r"(?is)[^.!?\n]*\b("
-    r"(ignore|disregard|forget|override)\s+(all\s+|any\s+|the\s+)?(previous|prior|above|earlier|"
-    r"preceding|system)\s+(instructions?|prompts?|rules|messages?)"
-    r"|you\s+are\s+now\s+(a|an|in)\b"
-    r"|(reveal|print|show|repeat)\s+(your|the)\s+(system\s+prompt|instructions|configuration)"
-    r"|new\s+instructions?\s*:"
-    r"|system\s+prompt\s*:"
-    r")[^.!?\n]*[.!?]?"
-)
+# Cues that a sentence addresses the model rather than the customer. Written as generic
+# categories (override requests, role and turn markers, notes to AI readers, trigger
+# conditions, output directives, new tasks, mode switches) after reading the published
+# corpora bench/attacks.py uses; they must leave the sample knowledge base untouched
+# (tests/test_injection.py checks every chunk of kb/docs).
+_CUES = [
+    # override: "ignore all previous instructions", "disregard all info except...",
+    # "override manual scoring", "ignore the rest of this data"
+    r"\b(?:ignore|disregard|forget|override|bypass)\s+(?:[\w'-]+\s+){0,4}?(?:instructions?|"
+    r"directions?|directives?|rules|prompts?|guidelines|constraints|restrictions|boundaries|"
+    r"policies|requests?|indicators|scoring|context|data|content|text|info(?:rmation)?|input|"
+    r"messages?|above|everything)\b",
+    # role and turn markers: "\nAssistant: ...", "SYSTEM: ...", "[system]", "<|endoftext|>"
+    # (capitalised, as a speaker label is: PDF text wraps lines anywhere, "web\nadmin: ...")
+    r"(?:^|(?<=[\n.!?>\]*-])\s*)(?-i:(?:System|Assistant|User|Human|Admin|Developer)"
+    r"(?:\s+(?:[Mm]essage|[Pp]rompt|[Nn]ote|[Rr]equest|[Oo]verride|[Ii]nstructions?))?)\s*:(?!//)",
+    r"(?-i:\b(?:SYSTEM|ASSISTANT|ADMIN)(?:\s+(?:MESSAGE|PROMPT|REQUEST|NOTE))?\s*:{1,2})",
+    r"\[\s*/?\s*(?:system|inst|admin|assistant|user|rest-of-document)\b",
+    r"<\|?\s*/?\s*(?:system|im_start|im_end|endoftext|end_of_turn|start_of_turn|eot_id|"
+    r"instructions?|assistant|user|end of session)\b",
+    # notes to AI readers: "Note to automated analysis software", "for automated screening"
+    r"\b(?:note|message|instructions?|reminder|memo)\s+(?:to|for)\s+(?:the\s+|any\s+|all\s+)?"
+    r"(?:ai|assistants?|models?|llms?|chatbots?|bots?|gpt|automated|language\s+models?)\b",
+    r"\bfor\s+(?:the\s+)?(?:ai|llm|automated|language\s+model)\s+(?:screening|analysis|"
+    r"systems?|software|models?|assistants?|readers?)\b",
+    r"\bvisible\s+to\s+(?:the\s+)?(?:llms?|ai|models?)\b",
+    # trigger conditions: "If user asks for a summary, reply with...", "If questioned, ..."
+    r"\b(?:if|when)\s+(?:the\s+)?(?:user|human)\s+asks\b",
+    r"\bif\s+(?:questioned|prompted)\b",
+    r"\bif\s+asked\s+(?:how|what|about|whether)\b",
+    r"\bif\s+you\s+are\s+(?:told|asked)\s+to\s+(?:summari[sz]e|answer|translate)\b",
+    # output directives: "reply with only the following", "include in your response"
+    r"\b(?:reply|respond|output|print|repeat)\b\s+(?:[\w'-]+\s+){0,3}?(?:the\s+following|"
+    r"exactly|verbatim|nothing\s+else)\b",
+    r"\bprint\s*[\"'\u201c\u2018<(]",
+    r"\b(?:include|add|append|insert|put)\b.{0,40}?\bin\s+your\s+(?:response|answer|reply|"
+    r"output)\b",
+    r"\bfocus\s+(?:only|exclusively|solely)\s+on\b",
+    # new tasks: "NEW INSTRUCTIONS", "your new task is to", "URGENT NEW TASK"
+    r"\bnew\s+(?:[\w'-]+\s+){0,2}?(?:instructions?|task|directives?|orders)\b",
+    r"\b(?:urgent|priority)\s+(?:new\s+)?task\b",
+    r"\bcore\s+instructions?\b",
+    r"\bfollow\s+(?:this|these|the\s+following|my|new)\s+instructions?\b",
+    r"\byour\s+(?:new\s+|real\s+|actual\s+|only\s+)?(?:task|role|job|mission|goal)\s+"
+    r"(?:is|now)\b",
+    r"\bspecial\s+case\s*:",
+    # mode switches and personas: "DEVELOPER MODE ENABLED", "you are now DAN"
+    r"\b(?:developer|debug|god|jailbreak|dan|unrestricted)\s+mode\s+(?:is\s+|has\s+been\s+)?"
+    r"(?:enabled|activated|on)\b",
+    r"\byou\s+are\s+(?:now\s+)?(?:operating|running)\s+(?:in|as)\b",
+    r"\byou\s+are\s+now\s+(?:a|an|in|dan)\b",
+    r"\bdo\s+anything\s+now\b",
+    # asking for the prompt itself
+    r"\b(?:reveal|print|show|repeat|output)\s+(?:your|the)\s+(?:system\s+prompt|instructions|"
+    r"configuration|initial\s+prompt)",
+    r"\bsystem\s+prompt\s*:",
+]
+_INJECTION = re.compile("(?im)" + "|".join(f"(?:{c})" for c in _CUES))
+_PARAGRAPH = re.compile(r"(\n[ \t]*\n)")
+_SENTENCE = re.compile(r"[^.!?\n]*(?:[.!?]+|\n|$)")
 INJECTION_MARKER = "[text addressed to the assistant removed]"
 
 
@@ -81,8 +131,27 @@ def clean_question(text: str, max_chars: int) -> tuple[str, list[str]]:
 
 
 def neutralise_instructions(text: str) -> str:
-    """Replace sentences that try to instruct the model with a visible marker."""
-    return _INJECTION.sub(" " + INJECTION_MARKER + " ", text).strip()
+    """Replace text that tries to instruct the model with a visible marker.
+
+    From the first sentence holding a cue to the end of its paragraph, every sentence
+    becomes a marker: an injection is a cue ("If user asks for a summary, reply with only
+    the following text:") followed by its payload, often on the next line, and removing
+    only the cue would leave the payload to be quoted as fact.
+    """
+    if not _INJECTION.search(text):
+        return text.strip()
+    out: list[str] = []
+    for part in _PARAGRAPH.split(text):
+        m = _INJECTION.search(part)
+        if m is None or _PARAGRAPH.fullmatch(part):
+            out.append(part)
+            continue
+        start = max(part.rfind(ch, 0, m.start()) for ch in ".!?\n") + 1
+        tail = part[start:]
+        count = sum(1 for s in _SENTENCE.findall(tail) if s.strip()) or 1
+        head = part[:start].rstrip()
+        out.append((head + " " if head else "") + " ".join([INJECTION_MARKER] * count))
+    return "".join(out).strip()
 
 
 def looks_like_injection(text: str) -> bool:

@@ -187,3 +187,20 @@ def test_real_models_on_corpus_cases_show_nothing_active_or_secret(
         if case.kind == "document":
             assert any(case.code.lower() in h.chunk.source for h in reply.hits)
         assert_safe(reply.answer, settings, bot.generator.name)
+
+
+def test_defences_leave_the_sample_knowledge_base_untouched() -> None:
+    """No false positive: every kb/docs chunk reaches the prompt exactly as written."""
+    from ingest.chunk import chunk_document
+    from ingest.load import load_document
+    from supportbot.config import IngestSettings
+    from supportbot.hygiene import looks_like_injection
+    from supportbot.prompt import as_data
+
+    kb = Path(__file__).resolve().parent.parent / "kb" / "docs"
+    chunks = [c for f in sorted(kb.iterdir())
+              for c in chunk_document(load_document(f, IngestSettings()), f.name, 600, 100)]
+    assert len(chunks) > 500
+    for c in chunks:
+        assert not looks_like_injection(c.text), c.text
+        assert as_data(c.text) == " ".join(c.text.split()), c.text
