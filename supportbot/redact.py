@@ -755,8 +755,7 @@ def _detections_in(text: str) -> list[PiiSpan]:
     return found
 
 
-@functools.lru_cache(maxsize=4096)
-def _find_cached(text: str, allowed: frozenset[str]) -> tuple[PiiSpan, ...]:
+def _find(text: str, allowed: frozenset[str]) -> tuple[PiiSpan, ...]:
     order = {kind: i for i, kind in enumerate(PII_KINDS)}
     candidates = [
         s
@@ -779,6 +778,11 @@ def _find_cached(text: str, allowed: frozenset[str]) -> tuple[PiiSpan, ...]:
     return tuple(sorted(taken, key=lambda s: s.start))
 
 
+# A hand-off redacts each customer message several times (fields, transcript, summary).
+_find_cached = functools.lru_cache(maxsize=2048)(_find)
+_CACHED_CHARS = 4000  # longer texts (documents) are not kept in memory
+
+
 # -- public API ------------------------------------------------------------------------
 
 
@@ -799,7 +803,10 @@ def find_pii(text: str, allow: Collection[str] = ()) -> list[PiiSpan]:
     """
     if not text.strip():
         return []
-    return list(_find_cached(text, frozenset(_normalise(a) for a in allow)))
+    allowed = frozenset(_normalise(a) for a in allow)
+    if len(text) > _CACHED_CHARS:
+        return list(_find(text, allowed))
+    return list(_find_cached(text, allowed))
 
 
 def redact(text: str, allow: Collection[str] = ()) -> str:
