@@ -513,6 +513,14 @@ _ENTITY_KIND: dict[str, PiiKind] = {
     **{f"SUPPORTBOT_{kind}": kind for kind in PII_KINDS},
 }
 # Kinds written with digits: a detection must not continue a code, version or decimal.
+# A number right after "order", "ticket", "invoice"... is that identifier, not a phone
+# number, however much it looks like one ("order 012345678").
+_NOT_A_PHONE_BEFORE = re.compile(
+    r"\b(?:order|ticket|invoice|case|ref|reference|tracking|serial|account|customer|booking"
+    r"|contract|claim|rma|model|part)\b(?:\s*(?:number|no\.?|num|id|#))?\s*(?:is|was|:|=)?"
+    r"\s*#?\s*$",
+    re.IGNORECASE,
+)
 _MASKED_EMAIL = re.compile(r"[^@\s]\*+@")
 _NUMERIC_KINDS = frozenset({"PHONE", "CARD", "SSN"})
 # Below this (Presidio's scale, after context words have raised it) a detection is
@@ -751,6 +759,8 @@ def _detections_in(text: str) -> list[PiiSpan]:
                 continue
             if kind == "EMAIL" and _MASKED_EMAIL.match(text, start, end):
                 continue  # what mask() shows agents ("j***@example.com"), not an address
+        if kind == "PHONE" and _NOT_A_PHONE_BEFORE.search(text, max(0, start - 40), start):
+            continue
         found.append(PiiSpan(kind, start, end))
     return found
 

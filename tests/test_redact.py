@@ -57,6 +57,8 @@ def test_national_ids_are_redacted(text: str, expected: str) -> None:
     "text",
     [
         "order 111222333 shipped",  # a valid BSN shape, but no "BSN": an order number
+        "order #0123456789 never arrived",  # shaped like a national phone number
+        "my order 012345678 is late, ticket number: 020 7946 0958",
         "BSN 111222334",  # fails the 11-proef
         f"numéro INSEE {_nir('1850578006084')[:-2]}00",  # wrong key
         "mi DNI es 12345678A",  # wrong control letter
