@@ -14,7 +14,9 @@ from supportbot.errors import SupportBotError
 from webui.chat import chat_page
 from webui.console import console_page
 from webui.knowledge import knowledge_page
-from webui.resources import web_settings
+from webui.resources import keep_streamlit_offline, web_settings
+
+keep_streamlit_offline()
 
 PAGES = {
     "chat": st.Page(chat_page, title="Chat", icon=":material/chat:", url_path="chat"),

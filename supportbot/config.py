@@ -369,7 +369,7 @@ class UISettings(BaseModel):
         description="Hint in the empty chat box; name your product.",
     )
     pages: list[UIPage] = Field(
-        default_factory=lambda: ["chat", "agent", "kb"],
+        default_factory=lambda: list[UIPage](["chat", "agent", "kb"]),
         description="Pages this app process serves: 'chat' (customers), 'agent' (agent "
         "console), 'kb' (knowledge base). Serve customers a process with ['chat'] only and "
         "agents another on a private port; they share the data folder.",

@@ -108,14 +108,26 @@ def _answer(bot: SupportBot, conv_id: str, question: str) -> Reply | None:
         box = st.empty()
         box.markdown("_Looking in the documentation..._")
         reply: Reply | None = None
-        with friendly_errors("answering"):
-            text = ""
-            for item in bot.stream(question, conv_id):
-                if isinstance(item, Reply):
-                    reply = item
-                else:
-                    text += item
-                    box.markdown(safe_markdown(text) + " ▌")
+        stopped = True
+        try:
+            with friendly_errors("answering"):
+                text = ""
+                for item in bot.stream(question, conv_id):
+                    if isinstance(item, Reply):
+                        reply = item
+                    else:
+                        text += item
+                        box.markdown(safe_markdown(text) + " ▌")
+            stopped = False
+        finally:
+            if stopped and reply is None:
+                # The customer sent another message (or left) while this one was being
+                # answered, and Streamlit stopped this run: keep the question, so the
+                # conversation still reads right after the next answer.
+                limit = bot.settings.conversation.max_question_chars
+                bot.conversations.append(
+                    conv_id, Turn("user", question[:limit], meta={"interrupted": True})
+                )
         if reply is None:
             box.empty()
             return None

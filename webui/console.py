@@ -19,7 +19,12 @@ from supportbot.redact import redact
 from supportbot.render import safe_markdown
 from webui.resources import friendly_errors, get_bot
 
-_PRIORITY_ICON = {"urgent": "🔴", "high": "🟠", "normal": "🔵", "low": "⚪"}
+_PRIORITY_BADGE = {
+    "urgent": ":red-badge[urgent]",
+    "high": ":orange-badge[high]",
+    "normal": ":blue-badge[normal]",
+    "low": ":gray-badge[low]",
+}
 _TABS = (("Open", ("open",)), ("Claimed", ("claimed",)), ("Closed", ("resolved", "handed_back")))
 
 
@@ -37,7 +42,14 @@ def show_activity(bot: SupportBot) -> None:
     cols = st.columns(4)
     cols[0].metric("Conversations today", act.conversations)
     share = f"{act.answered / act.conversations:.0%}" if act.conversations else "-"
-    cols[1].metric("Answered by the bot", act.answered, share, delta_color="off")
+    cols[1].metric(
+        "Answered by the bot",
+        act.answered,
+        f"{share} of conversations",
+        delta_color="off",
+        delta_arrow="off",
+        help="Conversations the bot answered and never handed to a person.",
+    )
     cols[2].metric("Escalated", act.escalated)
     rate = act.thumbs_up_rate
     cols[3].metric(
@@ -45,6 +57,7 @@ def show_activity(bot: SupportBot) -> None:
         "-" if rate is None else f"{rate:.0%}",
         f"{act.thumbs_up} up / {act.thumbs_down} down",
         delta_color="off",
+        delta_arrow="off",
     )
     if act.by_reason:
         st.caption("Hand-offs today by reason")
@@ -133,13 +146,13 @@ def _actions(bot: SupportBot, packet: HandoffPacket, agent: str) -> None:
 
 
 def _packet(bot: SupportBot, packet: HandoffPacket, agent: str, expanded: bool) -> None:
-    icon = _PRIORITY_ICON.get(packet.priority, "")
+    badge = _PRIORITY_BADGE.get(packet.priority, "")
     who = f" · {packet.agent}" if packet.agent else ""
-    title = (
-        f"{icon} #{packet.id[:8]} · {', '.join(packet.reasons)} · {_when(packet.created_at)}"
-        f"{who} · {packet.summary[:60]}"
-    )
-    with st.expander(safe_markdown(title), expanded=expanded):
+    first = packet.summary.split(" | ")[0]
+    first = first if len(first) <= 70 else first[:67].rsplit(" ", 1)[0] + "..."
+    reasons = ", ".join(packet.reasons)
+    title = f"#{packet.id[:8]} · {reasons} · {_when(packet.created_at)}{who} · {first}"
+    with st.expander(f"{badge} {safe_markdown(title)}", expanded=expanded):
         st.caption(f"Priority {packet.priority} · status {packet.status.replace('_', ' ')}")
         _details(packet)
         _since_handoff(bot, packet)

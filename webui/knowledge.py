@@ -100,9 +100,11 @@ def _add_documents(bot: SupportBot) -> None:
     folder = st.text_input(
         "Or ingest a folder on the server", placeholder="/srv/manuals or kb/docs"
     ).strip()
-    if st.button("Ingest folder", disabled=not folder, icon=":material/folder_open:"):
+    if st.button("Ingest folder", icon=":material/folder_open:"):
         path = Path(folder).expanduser()
-        if not path.exists():
+        if not folder:
+            st.error("Type the path of a folder on the server first, e.g. kb/docs.")
+        elif not path.exists():
             st.error(f"{path} does not exist on the server. Check the path and try again.")
         else:
             _ingest(bot, path)

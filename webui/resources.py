@@ -9,6 +9,7 @@ or a server restart, never loses them.
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
@@ -22,6 +23,34 @@ from supportbot.errors import SupportBotError
 log = logging.getLogger("supportbot.webui")
 
 T = TypeVar("T")
+
+
+def _log_failure(action: str, exc: BaseException) -> None:
+    """Log an unexpected error for the operator: where it happened, with PII redacted.
+
+    An exception's message can quote the customer's text, so the message goes through
+    :func:`supportbot.redact.redact`; the stack frames (code locations) are logged as is.
+    """
+    from supportbot.redact import redact
+
+    frames = "".join(traceback.format_tb(exc.__traceback__))
+    log.error("%s failed: %s: %s\n%s", action, type(exc).__name__, redact(str(exc)), frames)
+
+
+def keep_streamlit_offline() -> None:
+    """Stop Streamlit's own look-ups of the machine's addresses.
+
+    Streamlit asks checkip.amazonaws.com for the external IP address (for its banner and
+    as a fallback when checking a browser's origin) and "connects" a UDP socket to
+    8.8.8.8 to learn the internal one. Neither is needed: the banner is off because
+    ``browser.serverAddress`` is set in ``.streamlit/config.toml``, and pre-filling both
+    caches here means the origin check never makes those calls either.
+    """
+    from streamlit import net_util
+
+    net_util._external_ip = ""  # noqa: SLF001
+    if net_util._internal_ip is None:  # noqa: SLF001
+        net_util._internal_ip = "127.0.0.1"  # noqa: SLF001
 
 
 def web_settings() -> Settings:
@@ -50,7 +79,7 @@ def get_bot() -> SupportBot | None:
     except SupportBotError as exc:
         st.error(f"The assistant could not start: {exc}")
     except Exception as exc:  # noqa: BLE001 - the page shows a message, never a trace
-        log.exception("building the bot failed")
+        _log_failure("building the bot", exc)
         st.error(
             f"The assistant could not start ({type(exc).__name__}: {exc}). Check the server "
             "log and the settings (supportbot.toml or SUPPORTBOT_* variables), then reload."
@@ -70,7 +99,7 @@ def friendly_errors(action: str) -> Iterator[None]:
     except SupportBotError as exc:
         st.warning(str(exc))
     except Exception as exc:  # noqa: BLE001 - the page shows a message, never a trace
-        log.exception("%s failed", action)
+        _log_failure(action, exc)
         st.error(
             f"Sorry, {action} failed ({type(exc).__name__}). The details are in the server "
             "log; please try again."
