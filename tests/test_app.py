@@ -242,3 +242,27 @@ def test_invalid_settings_are_a_message_not_a_trace(
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     assert not at.exception, at.exception
     assert "ui.pages" in at.error[0].value
+
+
+def test_an_answer_stopped_by_a_new_message_keeps_its_question(web: Path) -> None:
+    """Streamlit stops a run when the customer sends again; the first question stays."""
+    from webui.resources import shared_bot
+
+    script = """
+from streamlit.runtime.scriptrunner_utils.exceptions import StopException
+from webui.chat import _answer
+from webui.resources import shared_bot
+
+def stopped_mid_answer(question, conversation_id):
+    yield "The first words of an answer"
+    raise StopException()  # what Streamlit raises in a run it stops
+
+bot = shared_bot()
+bot.stream = stopped_mid_answer
+_answer(bot, "c" * 32, "What does E-104 mean?")
+"""
+    AppTest.from_string(script, default_timeout=TIMEOUT).run()
+    turns = shared_bot().conversations.history("c" * 32)
+    assert [(t.role, t.text, t.meta) for t in turns] == [
+        ("user", "What does E-104 mean?", {"interrupted": True})
+    ]
