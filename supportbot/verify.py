@@ -101,8 +101,11 @@ class AnswerVerifier:
         if not sentences or not hits:
             result.removed = [Removed(s, "no sources to support it") for s in sentences]
             return result
-        # Text addressed to the assistant is neither shown nor accepted as evidence.
-        passages = [neutralise_instructions(h.chunk.text) for h in hits]
+        # Text addressed to the assistant is neither shown nor accepted as evidence (nor is
+        # the marker that replaced it: a model echoing the marker says nothing supported).
+        passages = [
+            neutralise_instructions(h.chunk.text).replace(INJECTION_MARKER, " ") for h in hits
+        ]
         passage_tokens = [set(tokenize(p)) for p in passages]
         similarity = _LazySimilarity(self.embedder, passages) if self.embedder else None
         kept: list[str] = []
