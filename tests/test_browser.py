@@ -10,6 +10,7 @@ only when they are not on the machine.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_offline import GUARD
 
 from supportbot.config import Settings
 
@@ -43,6 +45,22 @@ if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
         "them with apt; it needs root or sudo)",
         allow_module_level=True,
     )
+
+
+LAUNCH = """
+import atexit, json, os, sys
+sys.path.insert(0, os.environ["GUARD_DIR"])
+import offline_guard  # before anything else
+
+def dump():
+    with open(os.environ["GUARD_OUT"], "w") as f:
+        json.dump(offline_guard.ATTEMPTS, f)
+
+atexit.register(dump)
+from streamlit.web import cli
+sys.argv = ["streamlit", "run", *sys.argv[1:]]
+cli.main()
+"""
 
 
 def _free_port() -> int:
@@ -72,13 +90,19 @@ def server(kb_index: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iter
         "SUPPORTBOT_DATA_DIR": str(data),
         "HF_HUB_OFFLINE": "1",
     }
+    # The server runs under the offline test's socket guard: every non-loopback
+    # connection or DNS look-up it tries is refused and listed in attempts.json.
+    guard = data.parent / "guard"
+    guard.mkdir()
+    (guard / "offline_guard.py").write_text(GUARD)
+    attempts = guard / "attempts.json"
+    env |= {"GUARD_DIR": str(guard), "GUARD_OUT": str(attempts)}
     log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)  # noqa: SIM115
     proc = subprocess.Popen(
         [
             sys.executable,
-            "-m",
-            "streamlit",
-            "run",
+            "-c",
+            LAUNCH,
             str(ROOT / "app.py"),
             "--server.port",
             str(port),
@@ -105,8 +129,12 @@ def server(kb_index: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iter
         log.seek(0)
         text = log.read()
         assert "Traceback" not in text, text[-3000:]
-        # Streamlit did not look up the machine's external IP (checkip.amazonaws.com).
+        # Streamlit did not look up the machine's external IP (checkip.amazonaws.com),
+        # and nothing in the server tried the network.
         assert "External URL" not in text and "external IP" not in text, text[-3000:]
+        assert attempts.is_file(), f"the guarded server did not exit cleanly:\n{text[-3000:]}"
+        tried = json.loads(attempts.read_text())
+        assert tried == [], "\n\n".join(f"{a['call']} {a['address']}\n{a['stack']}" for a in tried)
 
 
 def _browser(profile: Path) -> Any:
