@@ -16,7 +16,7 @@ from collections.abc import Generator as Generator_
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from supportbot.config import Settings
+from supportbot.config import MessagesSettings, Settings
 from supportbot.conversation import ConversationStore, Turn, retrieval_query
 from supportbot.embed import Embedder
 from supportbot.errors import SupportBotError
@@ -43,20 +43,14 @@ from supportbot.verify import AnswerVerifier, Removed, best_sentences
 
 AnswerMode = Literal["faq", "generated", "extract", "none", "handoff", "clarify"]
 
-NO_ANSWER = "I could not find this in the documentation I have. A support agent can help with it."
-HANDED_OVER = (
-    "I'm handing this conversation to a support agent, who will reply here. "
-    "Your reference is #{ref}."
-)
-WITH_AGENT = (
-    "A support agent has your conversation (reference #{ref}) and will reply here; "
-    "your message has been added for them."
-)
-HANDED_BACK = "You're back with the assistant. Ask me anything about your Brightwave products."
-CLARIFY = (
-    "Could you tell me a bit more? For example which device (R1, R1 Pro, S1 or O1), what the "
-    "light or the app shows (an error code like E-104), and what you were trying to do."
-)
+# The fixed messages are settings (Settings.messages); these module names are kept for
+# callers that compare against the defaults.
+_DEFAULT_MESSAGES = MessagesSettings()
+NO_ANSWER = _DEFAULT_MESSAGES.no_answer
+HANDED_OVER = _DEFAULT_MESSAGES.handed_over
+WITH_AGENT = _DEFAULT_MESSAGES.with_agent
+HANDED_BACK = _DEFAULT_MESSAGES.handed_back
+CLARIFY = _DEFAULT_MESSAGES.clarify
 
 
 def _suppressed(history: list[Turn]) -> frozenset[Reason]:
@@ -246,7 +240,7 @@ class SupportBot:
 
         owner = self.handoff_queue.get_by_conversation(conv_id, open_only=True)
         if owner is not None:
-            message = WITH_AGENT.format(ref=owner.id[:8])
+            message = self.settings.messages.with_agent.format(ref=owner.id[:8])
             yield message
             reply = Reply(
                 conv_id,
@@ -290,13 +284,13 @@ class SupportBot:
                 conv_id, full_history + [Turn("user", text)], decision, retrieval.hits, draft
             )
             handoff_id = packet.id
-            answer = HANDED_OVER.format(ref=packet.id[:8])
+            answer = self.settings.messages.handed_over.format(ref=packet.id[:8])
             mode: AnswerMode = "handoff"
             yield ("\n\n" if draft else "") + answer
             cited: list[Citation] = []
             confidence = 0.0
         elif decision.action == "clarify" and draft is None:
-            answer, mode, cited, confidence = CLARIFY, "clarify", [], 0.0
+            answer, mode, cited, confidence = self.settings.messages.clarify, "clarify", [], 0.0
             yield answer
         else:
             assert draft is not None
@@ -376,8 +370,9 @@ class SupportBot:
                 at,
             )
         if not retrieval.hits:
-            yield NO_ANSWER
-            return _Draft("none", NO_ANSWER, [], 0.0, 0.0, time.perf_counter() - started)
+            no_answer = self.settings.messages.no_answer
+            yield no_answer
+            return _Draft("none", no_answer, [], 0.0, 0.0, time.perf_counter() - started)
         llm = self.settings.llm
         prompt, used = build_prompt(
             text,
@@ -519,7 +514,7 @@ class SupportBot:
             conversation_id,
             Turn(
                 "assistant",
-                HANDED_OVER.format(ref=packet.id[:8]),
+                self.settings.messages.handed_over.format(ref=packet.id[:8]),
                 meta={"mode": "handoff", "handoff": packet.id, "reasons": [code.value]},
             ),
         )
@@ -556,7 +551,7 @@ class SupportBot:
             packet.conversation_id,
             Turn(
                 "assistant",
-                HANDED_BACK,
+                self.settings.messages.handed_back,
                 meta={"handed_back": list(packet.reasons), "agent": agent or ""},
             ),
         )

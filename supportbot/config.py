@@ -357,6 +357,34 @@ class RenderSettings(BaseModel):
     )
 
 
+class MessagesSettings(BaseModel):
+    """What the bot says in fixed situations; word them for your product and customers."""
+
+    no_answer: str = Field(
+        "I could not find this in the documentation I have. A support agent can help with it.",
+        description="When no passage supports an answer.",
+    )
+    handed_over: str = Field(
+        "I'm handing this conversation to a support agent, who will reply here. "
+        "Your reference is #{ref}.",
+        description="When the conversation goes to a person; {ref} is the hand-off reference.",
+    )
+    with_agent: str = Field(
+        "A support agent has your conversation (reference #{ref}) and will reply here; "
+        "your message has been added for them.",
+        description="To a message sent while a person owns the conversation; {ref} as above.",
+    )
+    handed_back: str = Field(
+        "You're back with the assistant. Ask me anything about your Brightwave products.",
+        description="When an agent hands the conversation back to the bot.",
+    )
+    clarify: str = Field(
+        "Could you tell me a bit more? For example which device (R1, R1 Pro, S1 or O1), what "
+        "the light or the app shows (an error code like E-104), and what you were trying to do.",
+        description="The question back to a customer whose message is too vague to search.",
+    )
+
+
 UIPage = Literal["chat", "agent", "kb"]
 
 
@@ -434,9 +462,11 @@ class Settings(BaseSettings):
     render: RenderSettings = Field(
         default_factory=RenderSettings, description="Safe display ([render] in TOML)."
     )
-    ui: UISettings = Field(
-        default_factory=UISettings, description="The web UI ([ui] in TOML)."
+    messages: MessagesSettings = Field(
+        default_factory=MessagesSettings,
+        description="The bot's fixed messages ([messages] in TOML).",
     )
+    ui: UISettings = Field(default_factory=UISettings, description="The web UI ([ui] in TOML).")
 
     @classmethod
     def settings_customise_sources(

@@ -1,0 +1,63 @@
+"""The bot's fixed messages come from settings, so a company words them for its product."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ingest import run_ingest
+from supportbot.api import SupportBot
+from supportbot.config import Settings
+from supportbot.conversation import MemoryConversationStore
+from supportbot.embed import HashEmbedder
+from supportbot.factory import build_store
+from supportbot.generate import ScriptedGenerator
+
+
+def test_hand_over_with_agent_and_hand_back_use_the_configured_words(
+    kb_dir: Path, tmp_path: Path
+) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        embedding={"backend": "hash"},
+        messages={
+            "handed_over": "Acme support has it, ref {ref}.",
+            "with_agent": "Still with Acme support (ref {ref}).",
+            "handed_back": "Back with AcmeBot.",
+        },
+    )
+    run_ingest([kb_dir], settings)
+    bot = SupportBot(
+        HashEmbedder(64),
+        build_store(settings),
+        ScriptedGenerator(),
+        MemoryConversationStore(),
+        settings,
+    )
+    first = bot.ask("I want to talk to a real person please", conversation_id="c1")
+    assert first.mode == "handoff" and first.handoff_id
+    ref = first.handoff_id[:8]
+    assert first.answer == f"Acme support has it, ref {ref}."
+    assert bot.ask("hello?", conversation_id="c1").answer == f"Still with Acme support (ref {ref})."
+    bot.hand_back(first.handoff_id, "sam")
+    assert bot.conversations.history("c1")[-1].text == "Back with AcmeBot."
+
+
+def test_nothing_found_uses_the_configured_words(kb_dir: Path, tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        embedding={"backend": "hash"},
+        escalation={"enabled": False},
+        retrieval={"faq_match": 1.0},
+        messages={"no_answer": "AcmeBot has nothing on that."},
+    )
+    run_ingest([kb_dir], settings)
+    bot = SupportBot(
+        HashEmbedder(64),
+        build_store(settings),
+        ScriptedGenerator(),
+        MemoryConversationStore(),
+        settings,
+    )
+    for source in bot.store.sources():  # an index with its model stamp but no passages
+        bot.store.delete_source(source)
+    assert bot.ask("What colour is the sky on Mars?").answer == "AcmeBot has nothing on that."
