@@ -19,6 +19,7 @@ from rich.table import Table
 
 from supportbot.config import Settings, load_settings
 from supportbot.errors import SupportBotError
+from supportbot.hygiene import strip_invisible
 
 if TYPE_CHECKING:
     from supportbot.api import Reply, SupportBot
@@ -155,8 +156,14 @@ def _build_bot(config: Path | None) -> SupportBot:
 
 
 def _write(text: str) -> None:
-    """Print ``text`` as is (no markup, no newline) and flush, for streamed pieces."""
-    console.print(text, end="", markup=False, emoji=False, highlight=False, soft_wrap=True)
+    """Print ``text`` (no markup, no newline) and flush, for streamed pieces.
+
+    Control characters are removed first: model output could carry terminal escape
+    sequences (clear screen, fake prompts, hyperlinks) that a terminal would act on.
+    """
+    console.print(
+        strip_invisible(text), end="", markup=False, emoji=False, highlight=False, soft_wrap=True
+    )
     console.file.flush()
 
 
@@ -175,7 +182,7 @@ def _print_reply(reply: Reply, streamed: str) -> None:
     console.print()
     if reply.answer.strip() != streamed.strip():
         console.print("[bold]Verified answer:[/]")
-        console.print(reply.answer, markup=False, emoji=False, highlight=False)
+        console.print(strip_invisible(reply.answer), markup=False, emoji=False, highlight=False)
     if reply.citations:
         console.print("[bold]Sources:[/]")
         for c in reply.citations:

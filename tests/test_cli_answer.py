@@ -152,3 +152,15 @@ def test_chat_on_empty_index_is_a_clean_error(model: ScriptedGenerator) -> None:
     res = runner.invoke(cli.app, ["chat"], input="anything\n")
     assert res.exit_code == 1
     assert "supportbot ingest" in res.output and "Traceback" not in res.output
+
+
+def test_terminal_escape_sequences_from_the_model_never_reach_the_terminal(
+    indexed: Path, model: ScriptedGenerator
+) -> None:
+    # ESC [2J clears the screen; OSC 8 makes a hidden hyperlink: a model coaxed by a
+    # poisoned document could emit either.
+    model.enqueue("The widget has a 2-year \x1b[2Jlimited \x1b]8;;https://evil.example\x07warranty [1].")
+    res = runner.invoke(cli.app, ["ask", WARRANTY_Q])
+    assert res.exit_code == 0, res.output
+    assert "\x1b" not in res.stdout and "\x07" not in res.stdout
+    assert "2-year" in res.stdout
