@@ -22,7 +22,7 @@ from supportbot.embed import Embedder
 from supportbot.errors import SupportBotError
 from supportbot.escalate import Decision, EscalationPolicy, Evidence, Reason
 from supportbot.generate import Generator
-from supportbot.guard import guard_answer
+from supportbot.guard import StreamGuard, config_values, guard_answer
 from supportbot.handoff import (
     BackgroundSink,
     HandoffPacket,
@@ -388,12 +388,15 @@ class SupportBot:
         # it the stream is closed, which stops the model, and the answer keeps its text.
         deadline = time.perf_counter() + llm.generation_timeout
         tokens = self.generator.stream(prompt, llm.max_tokens, STOP)
+        live = StreamGuard(config_values(self.settings, self.generator.name))
         try:
             for piece in tokens:
                 if first is None:
                     first = time.perf_counter() - started
                 pieces.append(piece)
-                yield piece
+                shown = live.feed(piece)
+                if shown:
+                    yield shown
                 if time.perf_counter() > deadline:
                     notices.append(
                         "This answer was cut off: it took longer than the "
@@ -405,6 +408,9 @@ class SupportBot:
             close = getattr(tokens, "close", None)
             if close is not None:
                 close()
+        rest = live.flush()
+        if rest:
+            yield rest
         if not notices and len(pieces) >= llm.max_tokens:  # one piece per token
             notices.append(
                 f"This answer reached the length limit for one answer ({llm.max_tokens} tokens) "

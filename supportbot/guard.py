@@ -26,7 +26,14 @@ from typing import Any
 from supportbot.config import Settings
 from supportbot.verify import Removed, split_sentences
 
-__all__ = ["LEAK_INSTRUCTIONS", "LEAK_SETTING", "NGRAM", "config_values", "guard_answer"]
+__all__ = [
+    "LEAK_INSTRUCTIONS",
+    "LEAK_SETTING",
+    "NGRAM",
+    "StreamGuard",
+    "config_values",
+    "guard_answer",
+]
 
 NGRAM = 5
 """Words in a row shared with the instructions that make a sentence a leak (5: "one to
@@ -138,3 +145,56 @@ def guard_answer(
     if not removed:
         return text, []
     return " ".join(kept), removed
+
+
+class StreamGuard:
+    """Holds streamed text back a little, and stops showing it at the first leak.
+
+    :func:`guard_answer` checks the finished answer, but the tokens streamed before it
+    are already on the customer's screen (and in a terminal's scrollback). So streamed
+    text is released ``hold`` characters behind the model, and the recent text is
+    checked before each release: once it repeats the instructions, or starts a
+    configuration value (its first ``prefix`` characters are enough, and ``hold`` is
+    longer, so no part of the value is shown), nothing more is streamed. The final,
+    verified and guarded answer then replaces what was shown.
+
+    Example:
+        >>> g = StreamGuard(["/srv/models/secret.gguf"])
+        >>> shown = g.feed("Restart the router and wait. ") + g.feed("The file is /srv/mo")
+        >>> shown += g.feed("dels/secret.gguf.") + g.flush()
+        >>> shown, "/srv" in shown
+        ('Restart the router and w', False)
+    """
+
+    def __init__(self, secrets: Sequence[str], hold: int = 24, prefix: int = 16) -> None:
+        self.triggers = [s[:prefix] for s in secrets if s]
+        self.hold = max(hold, prefix + 1)
+        self.text = ""
+        self.shown = 0
+        self.stopped = False
+
+    def _leaks(self, upto: int) -> bool:
+        window = self.text[max(0, self.shown - 200) : upto]
+        return leak_reason(window, self.triggers) is not None
+
+    def feed(self, piece: str) -> str:
+        """Add a streamed piece; returns the text that is now safe to show ('' if none)."""
+        self.text += piece
+        if self.stopped:
+            return ""
+        if self._leaks(len(self.text)):
+            self.stopped = True
+            return ""
+        release = len(self.text) - self.hold
+        if release <= self.shown:
+            return ""
+        out, self.shown = self.text[self.shown : release], release
+        return out
+
+    def flush(self) -> str:
+        """At the end of the stream: the held-back rest, unless a leak stopped it."""
+        if self.stopped or self._leaks(len(self.text)):
+            self.stopped = True
+            return ""
+        out, self.shown = self.text[self.shown :], len(self.text)
+        return out
