@@ -61,7 +61,8 @@ def npm_package(name: str, version: str) -> Path:
         dest.parent.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix="npm-pack-"))
         try:
-            _run(["npm", "pack", f"{name}@{version}", "--silent"], f"npm {name}@{version}", cwd=work)
+            what = f"npm {name}@{version}"
+            _run(["npm", "pack", f"{name}@{version}", "--silent"], what, cwd=work)
             tgz = next(work.glob("*.tgz"))
             _unpack(tgz, dest)
         finally:

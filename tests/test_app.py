@@ -78,7 +78,7 @@ def test_customer_gets_an_answer_with_sources_and_it_survives_a_reload(web: Path
     conv = at.query_params["c"]
     shown = texts(at)
     assert "E-104" in shown
-    assert "[1]" in shown, shown  # a cited source under the answer
+    assert any(re.match(r"\[1[\],]", e.label) for e in at.expander), shown  # a cited source
     assert [m.name for m in at.chat_message] == ["user", "assistant"]
     assert at.feedback, "every bot answer has thumbs"
 
@@ -266,3 +266,36 @@ _answer(bot, "c" * 32, "What does E-104 mean?")
     assert [(t.role, t.text, t.meta) for t in turns] == [
         ("user", "What does E-104 mean?", {"interrupted": True})
     ]
+
+
+def test_sources_of_one_section_are_listed_once_and_labels_are_safe(web: Path) -> None:
+    from supportbot.conversation import Turn
+    from webui.resources import shared_bot
+
+    conv = "d" * 32
+    store = shared_bot().conversations
+    store.append(conv, Turn("user", "What does E-104 mean?"))
+    same = {"label": "Guide > E-104", "source": "guide.pdf", "page": 5}
+    evil = {"label": "Poisoned ![x](https://evil.example/p.png)", "source": "bad.md", "page": None}
+    store.append(
+        conv,
+        Turn(
+            "assistant",
+            "DNS failure [1][2]. See also [3].",
+            meta={
+                "mode": "generated",
+                "sources": [
+                    {**same, "n": 1, "snippet": "E-104 means DNS resolution failed."},
+                    {**same, "n": 2, "snippet": "Turn Nexa Shield off to test."},
+                    {**evil, "n": 3, "snippet": "text"},
+                ],
+            },
+        ),
+    )
+    at = chat(conv)
+    labels = [re.sub(r"\\(.)", r"\1", e.label) for e in at.expander]  # markdown-escaped
+    assert labels[0] == "[1, 2] Guide > E-104"
+    assert len(labels) == 2
+    assert "](https://evil.example" not in labels[1]
+    shown = texts(at)
+    assert "DNS resolution failed" in shown and "Nexa Shield off" in shown

@@ -159,7 +159,9 @@ def test_terminal_escape_sequences_from_the_model_never_reach_the_terminal(
 ) -> None:
     # ESC [2J clears the screen; OSC 8 makes a hidden hyperlink: a model coaxed by a
     # poisoned document could emit either.
-    model.enqueue("The widget has a 2-year \x1b[2Jlimited \x1b]8;;https://evil.example\x07warranty [1].")
+    model.enqueue(
+        "The widget has a 2-year \x1b[2Jlimited \x1b]8;;https://evil.example\x07warranty [1]."
+    )
     res = runner.invoke(cli.app, ["ask", WARRANTY_Q])
     assert res.exit_code == 0, res.output
     assert "\x1b" not in res.stdout and "\x07" not in res.stdout

@@ -44,15 +44,25 @@ def conversation_id() -> str:
 
 
 def _sources(sources: list[dict[str, Any]]) -> None:
-    """Each cited source as a line; its supporting snippet in an expander."""
+    """Each cited section once ("[1, 2] Guide > Section"), its snippets in an expander.
+
+    Two passages of the same section are often both cited; listing the section twice
+    would look like two sources.
+    """
+    sections: dict[str, list[dict[str, Any]]] = {}
     for src in sources:
-        label = src.get("label") or src.get("source", "")
-        with st.expander(f"[{src.get('n', '?')}] {label}", icon=":material/description:"):
-            where = str(src.get("source", ""))
-            if src.get("page"):
-                where += f", page {src['page']}"
+        label = str(src.get("label") or src.get("source", ""))
+        sections.setdefault(label, []).append(src)
+    for label, group in sections.items():
+        numbers = ", ".join(str(s.get("n", "?")) for s in group)
+        with st.expander(f"[{numbers}] {safe_markdown(label)}", icon=":material/description:"):
+            first = group[0]
+            where = str(first.get("source", ""))
+            if first.get("page"):
+                where += f", page {first['page']}"
             st.caption(safe_markdown(where))
-            st.markdown(safe_markdown(str(src.get("snippet", ""))))
+            for src in group:
+                st.markdown(safe_markdown(str(src.get("snippet", ""))))
 
 
 def _on_feedback(bot: SupportBot, conv_id: str, index: int, key: str) -> None:

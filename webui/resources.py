@@ -9,6 +9,7 @@ or a server restart, never loses them.
 from __future__ import annotations
 
 import logging
+import threading
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -68,8 +69,24 @@ def web_settings() -> Settings:
 
 @st.cache_resource(show_spinner="Loading the knowledge base and the model...")
 def shared_bot() -> SupportBot:
-    """The process-wide bot (built on first use, then shared by every session)."""
-    return SupportBot.from_settings(web_settings())
+    """The process-wide bot (built on first use, then shared by every session).
+
+    The PII detector (Presidio, 6-10 s to load) is warmed in the background, so the first
+    customer handed to an agent does not wait for it.
+    """
+    bot = SupportBot.from_settings(web_settings())
+    if bot.settings.handoff.redact_pii:
+        threading.Thread(target=_warm_redaction, name="supportbot-warm-pii", daemon=True).start()
+    return bot
+
+
+def _warm_redaction() -> None:
+    from supportbot.redact import redact
+
+    try:
+        redact("warm-up: jane@example.com")
+    except Exception:  # noqa: BLE001 - the first real hand-off will report it
+        log.warning("loading the PII detector failed; the first hand-off will retry")
 
 
 def get_bot() -> SupportBot | None:
