@@ -206,6 +206,22 @@ class SupportBot:
 
         return build_bot(settings or Settings(), on_handoff)
 
+    def warm_up(self) -> None:
+        """Load everything the first question needs, so the first customer does not wait.
+
+        Models and indexes load on first use (that keeps ``import supportbot`` and bot
+        construction fast); a server calls this once at start-up, e.g. in a background
+        thread. Loads the embedder, the keyword index, the local model (a remote server is
+        not contacted) and, when hand-offs are redacted, the PII detector (6-10 s).
+        """
+        self.embedder.embed_query("warm up")
+        self.retriever.keyword.refresh()
+        self.generator.count_tokens("warm up")
+        if self.settings.handoff.redact_pii:
+            from supportbot.redact import redact
+
+            redact("warm up: jane@example.com")
+
     def ask(self, question: str, conversation_id: str | None = None) -> Reply:
         """Answer ``question`` (blocking); see :meth:`stream` for the streaming form."""
         reply: Reply | None = None

@@ -71,22 +71,19 @@ def web_settings() -> Settings:
 def shared_bot() -> SupportBot:
     """The process-wide bot (built on first use, then shared by every session).
 
-    The PII detector (Presidio, 6-10 s to load) is warmed in the background, so the first
-    customer handed to an agent does not wait for it.
+    Its models, keyword index and PII detector are loaded in the background
+    (:meth:`SupportBot.warm_up`), so the first customer does not wait for them.
     """
     bot = SupportBot.from_settings(web_settings())
-    if bot.settings.handoff.redact_pii:
-        threading.Thread(target=_warm_redaction, name="supportbot-warm-pii", daemon=True).start()
+    threading.Thread(target=_warm, args=(bot,), name="supportbot-warm-up", daemon=True).start()
     return bot
 
 
-def _warm_redaction() -> None:
-    from supportbot.redact import redact
-
+def _warm(bot: SupportBot) -> None:
     try:
-        redact("warm-up: jane@example.com")
-    except Exception:  # noqa: BLE001 - the first real hand-off will report it
-        log.warning("loading the PII detector failed; the first hand-off will retry")
+        bot.warm_up()
+    except Exception as exc:  # noqa: BLE001 - the first real question will report it
+        log.warning("warming up failed (%s); the first question will retry", type(exc).__name__)
 
 
 def get_bot() -> SupportBot | None:
