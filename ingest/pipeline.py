@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -205,6 +206,29 @@ def _lock_path(settings: Settings) -> Path:
     return settings.data_dir / f"ingest-{settings.store.collection}.lock"
 
 
+@contextmanager
+def writer_lock(settings: Settings, timeout: float | None = None) -> Iterator[None]:
+    """Hold the index's single-writer lock (ingest runs, document removal).
+
+    Raises:
+        StoreLockedError: another writer holds it for longer than ``timeout`` seconds
+            (default ``ingest.lock_timeout``).
+    """
+    lock = FileLock(str(_lock_path(settings)))
+    try:
+        lock.acquire(timeout=settings.ingest.lock_timeout if timeout is None else timeout)
+    except Timeout as exc:
+        raise StoreLockedError(
+            f"Another ingest run is writing to the index '{settings.store.collection}' (lock file "
+            f"{lock.lock_file}). Wait for it to finish, or pass --lock-timeout SECONDS to "
+            "wait longer."
+        ) from exc
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def run_ingest(
     paths: Sequence[Path | str],
     settings: Settings | None = None,
@@ -240,16 +264,6 @@ def run_ingest(
     settings = settings or Settings()
     embedder = embedder or build_embedder(settings)
     progress = progress or Progress()
-    timeout = settings.ingest.lock_timeout if lock_timeout is None else lock_timeout
-    lock = FileLock(str(_lock_path(settings)))
-    try:
-        lock.acquire(timeout=timeout)
-    except Timeout as exc:
-        raise StoreLockedError(
-            f"Another ingest run is writing to the index '{settings.store.collection}' (lock file "
-            f"{lock.lock_file}). Wait for it to finish, or pass --lock-timeout SECONDS to "
-            "wait longer."
-        ) from exc
     # Parsing runs in a worker process that is stopped after file_timeout seconds per
     # file (started on the first file that needs parsing; 0 parses in this process).
     limit = settings.ingest.file_timeout
@@ -261,14 +275,14 @@ def run_ingest(
         return worker.parse(src.path, src.source, settings.ingest)
 
     try:
-        # Opened under the lock: two processes creating a new Chroma database at once
-        # race on its schema ("table collections already exists").
-        store = store or build_store(settings)
-        return _run_locked(
-            paths, settings, embedder, store, rebuild, prune, dry_run, progress, parse
-        )
+        with writer_lock(settings, lock_timeout):
+            # Opened under the lock: two processes creating a new Chroma database at once
+            # race on its schema ("table collections already exists").
+            store = store or build_store(settings)
+            return _run_locked(
+                paths, settings, embedder, store, rebuild, prune, dry_run, progress, parse
+            )
     finally:
-        lock.release()
         if worker is not None:
             worker.close()
 

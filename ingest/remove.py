@@ -1,17 +1,16 @@
 """Remove one document from the index (the knowledge-base page's "Remove" button).
 
-Takes the same lock as an ingest run, so a removal never interleaves with a run writing
-the same file, and deletes the chunks before the manifest entry: interrupted half-way,
-the next ingest run sees a manifest entry without chunks and re-indexes or prunes it.
+Takes the same single-writer lock as an ingest run, so a removal never interleaves with
+a run writing the same file, and deletes the chunks before the manifest entry:
+interrupted half-way, the next ingest run sees a manifest entry without chunks and
+re-indexes or prunes it.
 """
 
 from __future__ import annotations
 
-from filelock import FileLock, Timeout
-
-from ingest.pipeline import _lock_path
+from ingest.pipeline import writer_lock
 from supportbot.config import Settings
-from supportbot.errors import StoreLockedError
+from supportbot.errors import IngestError
 from supportbot.store import ChromaStore
 
 __all__ = ["remove_document"]
@@ -25,21 +24,11 @@ def remove_document(source: str, settings: Settings, store: ChromaStore) -> int:
 
     Raises:
         StoreLockedError: an ingest run holds the index for longer than the lock timeout.
-        KeyError: ``source`` is not in the index.
+        IngestError: ``source`` is not in the index.
     """
-    lock = FileLock(str(_lock_path(settings)))
-    try:
-        lock.acquire(timeout=settings.ingest.lock_timeout)
-    except Timeout as exc:
-        raise StoreLockedError(
-            f"An ingest run is writing to the index (lock file {lock.lock_file}); "
-            "try again when it has finished."
-        ) from exc
-    try:
+    with writer_lock(settings):
         if source not in store.files() and not store.ids_for_source(source):
-            raise KeyError(f"{source!r} is not in the index")
+            raise IngestError(f"{source} is not in the index (already removed?); reload the page.")
         removed = store.delete_source(source)
         store.delete_file(source)
         return removed
-    finally:
-        lock.release()

@@ -12,12 +12,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from supportbot.api import BOT_ANSWER_MODES
 from supportbot.conversation import ConversationStore
 from supportbot.handoff import SqliteHandoffQueue
 
 __all__ = ["Activity", "activity", "start_of_today"]
 
-_BOT_MODES = frozenset({"faq", "generated", "extract"})
 
 
 @dataclass(frozen=True)
@@ -30,12 +30,10 @@ class Activity:
 
     since: float
     conversations: int = 0
-    questions: int = 0
     answers: int = 0
     answered: int = 0
     escalated: int = 0
     by_reason: dict[str, int] = field(default_factory=dict)
-    by_status: dict[str, int] = field(default_factory=dict)
     thumbs_up: int = 0
     thumbs_down: int = 0
 
@@ -60,7 +58,7 @@ def _packet_ts(created_at: str) -> float:
 
 
 def activity(conversations: ConversationStore, queue: SqliteHandoffQueue, since: float) -> Activity:
-    """Count conversations, answers, hand-offs (per reason and status) and ratings.
+    """Count conversations, answers, hand-offs (per reason) and ratings.
 
     Args:
         conversations: the store the bot writes turns to.
@@ -71,14 +69,13 @@ def activity(conversations: ConversationStore, queue: SqliteHandoffQueue, since:
     convs: set[str] = set()
     answered_convs: set[str] = set()
     handed: set[str] = set()
-    questions = answers = up = down = 0
+    answers = up = down = 0
     for conv, turn in turns:
         convs.add(conv)
         if turn.role == "user":
-            questions += 1
             continue
         mode = turn.meta.get("mode")
-        if mode in _BOT_MODES:
+        if mode in BOT_ANSWER_MODES:
             answers += 1
             answered_convs.add(conv)
         if mode == "handoff" or turn.meta.get("handoff"):
@@ -87,24 +84,20 @@ def activity(conversations: ConversationStore, queue: SqliteHandoffQueue, since:
         up += rating == "up"
         down += rating == "down"
     reasons: Counter[str] = Counter()
-    statuses: Counter[str] = Counter()
     escalated = 0
     for packet in queue.list():
         if _packet_ts(packet.created_at) < since:
             continue
         escalated += 1
         handed.add(packet.conversation_id)
-        statuses[packet.status] += 1
         reasons.update(packet.reasons)
     return Activity(
         since=since,
         conversations=len(convs),
-        questions=questions,
         answers=answers,
         answered=len(answered_convs - handed),
         escalated=escalated,
         by_reason=dict(reasons.most_common()),
-        by_status=dict(statuses),
         thumbs_up=up,
         thumbs_down=down,
     )

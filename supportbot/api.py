@@ -42,6 +42,8 @@ from supportbot.types import Hit
 from supportbot.verify import AnswerVerifier, Removed, best_sentences
 
 AnswerMode = Literal["faq", "generated", "extract", "none", "handoff", "clarify"]
+BOT_ANSWER_MODES: frozenset[str] = frozenset({"faq", "generated", "extract"})
+"""Modes in which the bot itself answered (what thumbs rate and "answered" counts cover)."""
 
 # The fixed messages are settings (Settings.messages); these module names are kept for
 # callers that compare against the defaults.
@@ -404,7 +406,8 @@ class SupportBot:
         # it the stream is closed, which stops the model, and the answer keeps its text.
         deadline = time.perf_counter() + llm.generation_timeout
         tokens = self.generator.stream(prompt, llm.max_tokens, STOP)
-        live = StreamGuard(config_values(self.settings, self.generator.name))
+        secrets = config_values(self.settings, self.generator.name)
+        live = StreamGuard(secrets)
         try:
             for piece in tokens:
                 if first is None:
@@ -442,7 +445,7 @@ class SupportBot:
         else:
             answer, numbers, share = raw, list(range(1, len(used) + 1)), 1.0
         # Never show the prompt's instructions or configuration values (supportbot/guard.py).
-        answer, leaked = guard_answer(answer, self.settings, self.generator.name)
+        answer, leaked = guard_answer(answer, self.settings, self.generator.name, secrets)
         if leaked:
             removed = [*removed, *leaked]
             numbers = [n for n in numbers if f"[{n}]" in answer]

@@ -78,22 +78,21 @@ class MemoryConversationStore:
         """Merge ``meta`` into the newest turn of ``role`` (e.g. a thumbs-down)."""
         with self._lock:
             turns = self._turns.get(conversation_id, [])
-            for i in range(len(turns) - 1, -1, -1):
-                if turns[i].role == role:
-                    t = turns[i]
-                    turns[i] = Turn(t.role, t.text, t.ts, {**t.meta, **meta})
-                    return True
-            return False
+            last = next((i for i in range(len(turns) - 1, -1, -1) if turns[i].role == role), -1)
+            return self._merge_at(turns, last, meta)
 
     def annotate_at(self, conversation_id: str, index: int, **meta: Any) -> bool:
         """Merge ``meta`` into the turn at ``index`` (e.g. a thumbs-up on an older answer)."""
         with self._lock:
-            turns = self._turns.get(conversation_id, [])
-            if not 0 <= index < len(turns):
-                return False
-            t = turns[index]
-            turns[index] = Turn(t.role, t.text, t.ts, {**t.meta, **meta})
-            return True
+            return self._merge_at(self._turns.get(conversation_id, []), index, meta)
+
+    @staticmethod
+    def _merge_at(turns: list[Turn], index: int, meta: dict[str, Any]) -> bool:
+        if not 0 <= index < len(turns):
+            return False
+        t = turns[index]
+        turns[index] = Turn(t.role, t.text, t.ts, {**t.meta, **meta})
+        return True
 
     def since(self, ts: float) -> list[tuple[str, Turn]]:
         """Turns of every conversation at or after ``ts``, oldest first."""
@@ -139,28 +138,27 @@ class SqliteConversationStore:
 
     def annotate_last(self, conversation_id: str, role: Role, **meta: Any) -> bool:
         """Merge ``meta`` into the newest turn of ``role`` (e.g. a thumbs-down)."""
-        with self._conn() as db:
-            row = db.execute(
-                "SELECT seq, meta FROM turns WHERE conversation_id = ? AND role = ? "
-                "ORDER BY seq DESC LIMIT 1",
-                (conversation_id, role),
-            ).fetchone()
-            if row is None:
-                return False
-            merged = {**json.loads(row[1]), **meta}
-            db.execute("UPDATE turns SET meta = ? WHERE seq = ?", (json.dumps(merged), row[0]))
-            return True
+        return self._merge_meta(
+            "SELECT seq, meta FROM turns WHERE conversation_id = ? AND role = ? "
+            "ORDER BY seq DESC LIMIT 1",
+            (conversation_id, role),
+            meta,
+        )
 
     def annotate_at(self, conversation_id: str, index: int, **meta: Any) -> bool:
         """Merge ``meta`` into the turn at ``index`` (e.g. a thumbs-up on an older answer)."""
         if index < 0:
             return False
+        return self._merge_meta(
+            "SELECT seq, meta FROM turns WHERE conversation_id = ? ORDER BY seq LIMIT 1 OFFSET ?",
+            (conversation_id, index),
+            meta,
+        )
+
+    def _merge_meta(self, select: str, args: tuple[Any, ...], meta: dict[str, Any]) -> bool:
+        """Merge ``meta`` into the one turn ``select`` finds (seq, meta); False if none."""
         with self._conn() as db:
-            row = db.execute(
-                "SELECT seq, meta FROM turns WHERE conversation_id = ? ORDER BY seq "
-                "LIMIT 1 OFFSET ?",
-                (conversation_id, index),
-            ).fetchone()
+            row = db.execute(select, args).fetchone()
             if row is None:
                 return False
             merged = {**json.loads(row[1]), **meta}

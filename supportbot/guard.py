@@ -124,16 +124,20 @@ def leak_reason(
 
 
 def guard_answer(
-    text: str, settings: Settings, model_name: str = ""
+    text: str, settings: Settings, model_name: str = "", secrets: Sequence[str] | None = None
 ) -> tuple[str, list[Removed]]:
     """Drop the sentences of ``text`` that leak the instructions or configuration.
+
+    ``secrets`` are the :func:`config_values` when the caller already has them (the
+    answer loop computes them once for the stream guard and this check).
 
     Returns:
         The remaining text (possibly empty) and what was removed, with the reason.
     """
     if not text.strip():
         return text, []
-    secrets = config_values(settings, model_name)
+    if secrets is None:
+        secrets = config_values(settings, model_name)
     kept: list[str] = []
     removed: list[Removed] = []
     for sentence in split_sentences(text):

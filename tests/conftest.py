@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import os
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from supportbot.config import Settings
 from supportbot.embed import HashEmbedder, SentenceTransformerEmbedder
 from supportbot.generate import ScriptedGenerator
+
+if TYPE_CHECKING:
+    from supportbot.api import SupportBot
 
 ROOT = Path(__file__).resolve().parent.parent
 KB_DOCS = ROOT / "kb" / "docs"
@@ -127,6 +132,33 @@ def kb_dir(tmp_path: Path) -> Path:
     (d / "guide.html").write_text(GUIDE_HTML)
     (d / "faq.yaml").write_text(FAQ_YAML)
     return d
+
+
+@pytest.fixture
+def hash_bot(kb_dir: Path, tmp_path: Path) -> Callable[..., SupportBot]:
+    """Builds a SupportBot over ``kb_dir`` with the hash embedder and a scripted model.
+
+    Keywords are settings overrides (``escalation={"enabled": False}``); ``generator``
+    replaces the scripted model.
+    """
+
+    def make(generator: ScriptedGenerator | None = None, **overrides: Any) -> SupportBot:
+        from ingest import run_ingest
+        from supportbot.api import SupportBot
+        from supportbot.conversation import MemoryConversationStore
+        from supportbot.factory import build_store
+
+        settings = Settings(data_dir=tmp_path / "data", embedding={"backend": "hash"}, **overrides)
+        run_ingest([kb_dir], settings)
+        return SupportBot(
+            HashEmbedder(64),
+            build_store(settings),
+            generator or ScriptedGenerator(),
+            MemoryConversationStore(),
+            settings,
+        )
+
+    return make
 
 
 def make_pdf(path: Path, chapters: dict[str, str], title: str = "Widget Troubleshooting") -> Path:

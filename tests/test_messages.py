@@ -2,36 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable
 
-from ingest import run_ingest
 from supportbot.api import SupportBot
-from supportbot.config import Settings
-from supportbot.conversation import MemoryConversationStore
-from supportbot.embed import HashEmbedder
-from supportbot.factory import build_store
-from supportbot.generate import ScriptedGenerator
 
 
 def test_hand_over_with_agent_and_hand_back_use_the_configured_words(
-    kb_dir: Path, tmp_path: Path
+    hash_bot: Callable[..., SupportBot],
 ) -> None:
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        embedding={"backend": "hash"},
+    bot = hash_bot(
         messages={
             "handed_over": "Acme support has it, ref {ref}.",
             "with_agent": "Still with Acme support (ref {ref}).",
             "handed_back": "Back with AcmeBot.",
-        },
-    )
-    run_ingest([kb_dir], settings)
-    bot = SupportBot(
-        HashEmbedder(64),
-        build_store(settings),
-        ScriptedGenerator(),
-        MemoryConversationStore(),
-        settings,
+        }
     )
     first = bot.ask("I want to talk to a real person please", conversation_id="c1")
     assert first.mode == "handoff" and first.handoff_id
@@ -42,21 +26,11 @@ def test_hand_over_with_agent_and_hand_back_use_the_configured_words(
     assert bot.conversations.history("c1")[-1].text == "Back with AcmeBot."
 
 
-def test_nothing_found_uses_the_configured_words(kb_dir: Path, tmp_path: Path) -> None:
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        embedding={"backend": "hash"},
+def test_nothing_found_uses_the_configured_words(hash_bot: Callable[..., SupportBot]) -> None:
+    bot = hash_bot(
         escalation={"enabled": False},
         retrieval={"faq_match": 1.0},
         messages={"no_answer": "AcmeBot has nothing on that."},
-    )
-    run_ingest([kb_dir], settings)
-    bot = SupportBot(
-        HashEmbedder(64),
-        build_store(settings),
-        ScriptedGenerator(),
-        MemoryConversationStore(),
-        settings,
     )
     for source in bot.store.sources():  # an index with its model stamp but no passages
         bot.store.delete_source(source)

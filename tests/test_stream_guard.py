@@ -3,16 +3,11 @@ screen (or a terminal's scrollback) while the answer is still being generated.""
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
-from ingest import run_ingest
 from supportbot.api import Reply, SupportBot
-from supportbot.config import Settings
-from supportbot.conversation import MemoryConversationStore
-from supportbot.embed import HashEmbedder
-from supportbot.factory import build_store
 from supportbot.generate import ScriptedGenerator
 from supportbot.guard import StreamGuard, _shingles
 from supportbot.prompt import INSTRUCTIONS
@@ -26,17 +21,8 @@ def gen() -> ScriptedGenerator:
 
 
 @pytest.fixture
-def bot(kb_dir: Path, tmp_path: Path, gen: ScriptedGenerator) -> SupportBot:
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        embedding={"backend": "hash"},
-        escalation={"enabled": False},
-        retrieval={"faq_match": 1.0},
-    )
-    run_ingest([kb_dir], settings)
-    return SupportBot(
-        HashEmbedder(64), build_store(settings), gen, MemoryConversationStore(), settings
-    )
+def bot(hash_bot: Callable[..., SupportBot], gen: ScriptedGenerator) -> SupportBot:
+    return hash_bot(gen, escalation={"enabled": False}, retrieval={"faq_match": 1.0})
 
 
 def _streamed(bot: SupportBot, question: str) -> tuple[str, Reply]:

@@ -15,13 +15,12 @@ from typing import Any
 
 import streamlit as st
 
-from supportbot.api import Reply, SupportBot
+from supportbot.api import BOT_ANSWER_MODES, Reply, SupportBot
 from supportbot.conversation import Turn
 from supportbot.render import safe_markdown
 from webui.resources import friendly_errors, get_bot
 
 _ID = re.compile(r"^[0-9a-f]{32}$")
-_BOT_MODES = ("faq", "generated", "extract")
 BOT_AVATAR = ":material/smart_toy:"
 AGENT_AVATAR = ":material/support_agent:"
 USER_AVATAR = ":material/person:"
@@ -84,7 +83,7 @@ def _assistant_turn(bot: SupportBot, conv_id: str, index: int, turn: Turn) -> No
         if mode in _MODE_NOTES:
             st.caption(_MODE_NOTES[mode])
         _sources(turn.meta.get("sources") or [])
-        if mode in _BOT_MODES:
+        if mode in BOT_ANSWER_MODES:
             key = f"fb-{conv_id}-{index}"
             stored = turn.meta.get("feedback")
             if key not in st.session_state and stored in ("up", "down"):
