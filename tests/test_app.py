@@ -191,6 +191,13 @@ def test_upload_is_ingested(web: Path, kb_dir: Path) -> None:
     assert any("1 added" in s.value for s in at.success), texts(at)
     assert (web / "uploads" / "widget-faq.yaml").is_file()
 
+    # Removing the uploaded document deletes the upload too (it would come back otherwise).
+    at = page("knowledge").run()
+    at.selectbox[0].set_value("widget-faq.yaml").run()
+    next(b for b in at.button if b.label == "Remove").click().run()
+    assert any("Removed widget-faq.yaml" in s.value for s in at.success), texts(at)
+    assert not (web / "uploads" / "widget-faq.yaml").exists()
+
 
 def test_empty_index_is_explained_not_a_crash(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch

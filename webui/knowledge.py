@@ -134,10 +134,10 @@ def _documents(bot: SupportBot) -> None:
     if st.button("Remove", disabled=source is None, icon=":material/delete:") and source:
         with friendly_errors("removing the document"):
             n = remove_document(source, bot.settings, bot.store)
-            uploaded = uploads_dir(bot) / Path(source).name
             note = ""
-            if uploaded.is_file() and uploaded.resolve().as_posix().endswith(source):
-                uploaded.unlink()
+            root = files[source].root  # the folder it was ingested from
+            if root and Path(root).resolve() == uploads_dir(bot).resolve():
+                (uploads_dir(bot) / source).unlink(missing_ok=True)
             else:
                 note = " If its folder is ingested again it comes back; delete the file there too."
             st.success(f"Removed {source} ({n} chunks).{note}")
