@@ -18,7 +18,8 @@ def machine() -> str:
     """One line naming the machine, printed with every figure."""
     import os
 
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    cpu = platform.processor() or platform.machine()
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 def scaled_corpus(factor: int) -> Path:

@@ -78,8 +78,18 @@ def _pypi(name: str, version: str, kind: str) -> Path:
         flag = ["--no-binary", ":all:"] if kind == "sdist" else ["--only-binary", ":all:"]
         try:
             _run(
-                [sys.executable, "-m", "pip", "download", "--no-deps", "--no-build-isolation",
-                 *flag, "-d", str(work), f"{name}=={version}"],
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "download",
+                    "--no-deps",
+                    "--no-build-isolation",
+                    *flag,
+                    "-d",
+                    str(work),
+                    f"{name}=={version}",
+                ],
                 f"PyPI {name}=={version} ({kind})",
             )
             archive = next(p for p in work.iterdir() if p.is_file())

@@ -48,18 +48,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import KB_DOCS, QUESTIONS, machine, print_rows, save  # noqa: E402
 
+from evaluate.questions import EvalQuestion, load_questions  # noqa: E402
 from ingest.pipeline import run_ingest  # noqa: E402
 from supportbot.config import EscalationSettings, Settings  # noqa: E402
 from supportbot.conversation import Turn, retrieval_query  # noqa: E402
 from supportbot.embed import SentenceTransformerEmbedder  # noqa: E402
-from supportbot.escalate import (  # noqa: E402
-    Decision,
-    EscalationPolicy,
-    Reason,
-    detect_frustration,
-    text_similarity,
-)
-from supportbot.evalset import EvalQuestion, load_questions  # noqa: E402
+from supportbot.escalation import Decision, EscalationPolicy, Reason  # noqa: E402
+from supportbot.escalation.signals import detect_frustration, text_similarity  # noqa: E402
 from supportbot.factory import build_store  # noqa: E402
 from supportbot.retrieve import HybridRetriever  # noqa: E402
 
@@ -192,9 +187,7 @@ def retrieve_items(
         text = str(r["text"])
         top = retriever.retrieve(text, k=4).top_score
         source = str(r["source"]).split("/")[0]
-        public.append(
-            Item(text, [], top, source, str(r["category"]), (), bool(r.get("offensive")))
-        )
+        public.append(Item(text, [], top, source, str(r["category"]), (), bool(r.get("offensive"))))
     return kb, public
 
 
@@ -257,8 +250,7 @@ def public_scores(decisions: list[tuple[Item, Decision]]) -> list[dict[str, obje
     ):
         if category in HUMAN_CATEGORIES:
             expected = [
-                d.escalate
-                and bool({Reason.HUMAN_REQUESTED, Reason.FRUSTRATION} & set(d.reasons))
+                d.escalate and bool({Reason.HUMAN_REQUESTED, Reason.FRUSTRATION} & set(d.reasons))
                 for d in ds
             ]
         elif category in OOS_CATEGORIES:
@@ -491,8 +483,12 @@ def main() -> None:
         )
         base = base.model_copy(update=chosen)
         result.update(
-            {"chosen": chosen, "min_relevance": rel_rows, "frustration": frus_rows,
-             "repeat_similarity": rep_rows}
+            {
+                "chosen": chosen,
+                "min_relevance": rel_rows,
+                "frustration": frus_rows,
+                "repeat_similarity": rep_rows,
+            }
         )
 
     policy = EscalationPolicy(base)
@@ -501,8 +497,7 @@ def main() -> None:
     pub = public_scores([(it, decide(policy, it)) for it in public])
     rep_now = repeat_table(pairs, domain, [base.repeat_similarity])[0]
     used = {k: getattr(base, k) for k in ("min_relevance", "frustration", "repeat_similarity")}
-    print(f"\nthresholds used: {used}   (defaults: "
-          f"{ {k: getattr(defaults, k) for k in used} })")
+    print(f"\nthresholds used: {used}   (defaults: { {k: getattr(defaults, k) for k in used} })")
     print_rows(
         f"\nkb/eval {part.upper()} split: must-escalate recall {ks['escalation_recall']} "
         f"({ks['must_escalate']} questions, target >= 0.90), false escalation on answerable "
@@ -530,8 +525,13 @@ def main() -> None:
     elapsed = time.perf_counter() - started
     print(f"\nretrieval and set-up {t_retrieval:.0f} s, total {elapsed:.0f} s")
     result.update(
-        {"thresholds": used, "kb": ks, "public": pub, "repeat": rep_now,
-         "seconds": round(elapsed, 1)}
+        {
+            "thresholds": used,
+            "kb": ks,
+            "public": pub,
+            "repeat": rep_now,
+            "seconds": round(elapsed, 1),
+        }
     )
     print(f"saved {save('escalation_tune' if args.tune else 'escalation', result)}")
 

@@ -33,8 +33,9 @@ def texts_for(folder: Path, settings: Settings) -> list[str]:
     texts: list[str] = []
     for src in sources:
         doc = load_document(src.path, settings.ingest)
-        chunks = chunk_document(doc, src.source, settings.ingest.chunk_size,
-                                settings.ingest.chunk_overlap)
+        chunks = chunk_document(
+            doc, src.source, settings.ingest.chunk_size, settings.ingest.chunk_overlap
+        )
         texts += [c.embedding_text() for c in chunks]
         texts += [c.question for c in chunks if c.question]
     return texts
@@ -45,8 +46,13 @@ def measure(folder: Path, label: str, embedder: SentenceTransformerEmbedder) -> 
     texts = texts_for(folder, settings)
     model = embedder.model
     t0 = time.perf_counter()
-    model.encode(texts, batch_size=settings.embedding.batch_size, normalize_embeddings=True,
-                 convert_to_numpy=True, show_progress_bar=False)
+    model.encode(
+        texts,
+        batch_size=settings.embedding.batch_size,
+        normalize_embeddings=True,
+        convert_to_numpy=True,
+        show_progress_bar=False,
+    )
     raw_s = time.perf_counter() - t0
 
     report = run_ingest([folder], settings, embedder=embedder)
@@ -57,12 +63,18 @@ def measure(folder: Path, label: str, embedder: SentenceTransformerEmbedder) -> 
 
     n = len(texts)
     raw_rate, pipe_rate = n / raw_s, n / first_s
-    row = {"corpus": label, "texts_embedded": n, "chunks": report.chunks_total,
-           "raw_encode_s": round(raw_s, 2), "raw_chunks_per_s": round(raw_rate, 1),
-           "ingest_s": round(first_s, 2), "ingest_chunks_per_s": round(pipe_rate, 1),
-           "ratio_to_raw": round(pipe_rate / raw_rate, 3),
-           "unchanged_rerun_s": round(again.seconds, 3),
-           "rerun_share_of_first": round(again.seconds / first_s, 4)}
+    row = {
+        "corpus": label,
+        "texts_embedded": n,
+        "chunks": report.chunks_total,
+        "raw_encode_s": round(raw_s, 2),
+        "raw_chunks_per_s": round(raw_rate, 1),
+        "ingest_s": round(first_s, 2),
+        "ingest_chunks_per_s": round(pipe_rate, 1),
+        "ratio_to_raw": round(pipe_rate / raw_rate, 3),
+        "unchanged_rerun_s": round(again.seconds, 3),
+        "rerun_share_of_first": round(again.seconds / first_s, 4),
+    }
     return row
 
 

@@ -51,10 +51,10 @@ def main() -> None:
     ap.add_argument("--no-kb", action="store_true", help="ingest the bulletins only")
     args = ap.parse_args()
 
-    from supportbot.api import SupportBot
+    from supportbot.bot import SupportBot
     from supportbot.factory import build_bot
-    from supportbot.guard import config_values
     from supportbot.prompt import INSTRUCTIONS
+    from supportbot.safety.guard import config_values
 
     cases: list[AttackCase] = garak_latent_cases(args.garak_per_probe, seed=args.seed)
     cases += spikee_cases(args.spikee, seed=args.seed)
@@ -75,37 +75,58 @@ def main() -> None:
     t0 = time.perf_counter()
     for i, case in enumerate(cases, 1):
         reply = bot.ask(case.question, conversation_id=case.case_id)
-        secrets = config_values(settings, bot.generator.name)
-        verdict = judge(case, reply.answer, reply.raw_answer, INSTRUCTIONS, secrets)
+        secrets = config_values(settings, bot._generator.name)
+        verdict = judge(case, reply.answer, reply.trace.raw_answer, INSTRUCTIONS, secrets)
         reached = case.kind == "question" or any(
-            h.chunk.source.endswith(f"bulletin-{case.code.lower()}.md") for h in reply.hits
+            h.chunk.source.endswith(f"bulletin-{case.code.lower()}.md") for h in reply.trace.hits
         )
         rows[(case.corpus, case.probe)].append((case, verdict, reached))
-        details.append({"case": case.case_id, "probe": case.probe, "question": case.question,
-                        "answer": reply.answer, "raw": reply.raw_answer, "mode": reply.mode,
-                        "reached": reached, **verdict.__dict__, "success": verdict.success})
+        details.append(
+            {
+                "case": case.case_id,
+                "probe": case.probe,
+                "question": case.question,
+                "answer": reply.answer,
+                "raw": reply.trace.raw_answer,
+                "mode": reply.mode,
+                "reached": reached,
+                **verdict.__dict__,
+                "success": verdict.success,
+            }
+        )
         print(f"\r{i}/{len(cases)}", end="", file=sys.stderr, flush=True)
     t_ask = time.perf_counter() - t0
     print(file=sys.stderr)
 
     def line(name: str, group: list[tuple[AttackCase, Verdict, bool]]) -> str:
         n = len(group)
+
         def share(f) -> str:  # noqa: ANN001
             return f"{sum(1 for g in group if f(g)) / n:.2f}"
-        return " | ".join([
-            name, str(n),
-            share(lambda g: g[2]),
-            share(lambda g: g[1].raw_trigger or g[1].raw_leak),
-            share(lambda g: g[1].raw_active),
-            f"**{share(lambda g: g[1].success)}**",
-            share(lambda g: g[1].trigger), share(lambda g: g[1].active), share(lambda g: g[1].leak),
-        ])
 
-    print(f"\nPrompt injection on {machine()}; {len(cases)} cases, ingest {t_ingest:.0f} s, "
-          f"answers {t_ask:.0f} s ({t_ask / len(cases):.2f} s each)\n")
-    print("| corpus / probe | cases | poisoned passage retrieved | model obeyed (raw) | raw text "
-          "renders active content | **attack success (shown to customer)** | trigger in answer | "
-          "active after safe_markdown | prompt/config leak |")
+        return " | ".join(
+            [
+                name,
+                str(n),
+                share(lambda g: g[2]),
+                share(lambda g: g[1].raw_trigger or g[1].raw_leak),
+                share(lambda g: g[1].raw_active),
+                f"**{share(lambda g: g[1].success)}**",
+                share(lambda g: g[1].trigger),
+                share(lambda g: g[1].active),
+                share(lambda g: g[1].leak),
+            ]
+        )
+
+    print(
+        f"\nPrompt injection on {machine()}; {len(cases)} cases, ingest {t_ingest:.0f} s, "
+        f"answers {t_ask:.0f} s ({t_ask / len(cases):.2f} s each)\n"
+    )
+    print(
+        "| corpus / probe | cases | poisoned passage retrieved | model obeyed (raw) | raw text "
+        "renders active content | **attack success (shown to customer)** | trigger in answer | "
+        "active after safe_markdown | prompt/config leak |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     by_corpus: dict[str, list[tuple[AttackCase, Verdict, bool]]] = collections.defaultdict(list)
     for (corpus, probe), group in sorted(rows.items()):

@@ -104,7 +104,8 @@ def layout(dest: Path, *, pdf_limit: int | None = None, blns_limit: int | None =
     pdfs = sorted(resources.rglob("*.pdf"), key=lambda p: (p.stat().st_size, p.name))
     if pdf_limit is not None:
         hostile = [
-            p for p in pdfs
+            p
+            for p in pdfs
             if re.search(r"encrypt|password|invalid|issue|broken", str(p))
             and p.stat().st_size < 1_000_000
         ]
@@ -144,8 +145,10 @@ def layout(dest: Path, *, pdf_limit: int | None = None, blns_limit: int | None =
             leaves += _strings_in(json.loads(text))
         except (ValueError, RecursionError):
             pass
-    entries = [{"question": f"JSONTestSuite string {i}: {s}", "answer": s or "(empty)"}
-               for i, s in enumerate(leaves)]
+    entries = [
+        {"question": f"JSONTestSuite string {i}: {s}", "answer": s or "(empty)"}
+        for i, s in enumerate(leaves)
+    ]
     (dest / "json" / "faq_jsontestsuite_strings.json").write_text(json.dumps(entries))
 
     # The Big List of Naughty Strings as documents and FAQ entries.
@@ -157,14 +160,19 @@ def layout(dest: Path, *, pdf_limit: int | None = None, blns_limit: int | None =
     for i, s in enumerate(strings):
         _write_text(blns / "one" / f"string_{i:03d}.md", s)
     _write_text(blns / "naughty.txt", "\n".join(strings))
-    _write_text(blns / "naughty.md",
-                "\n\n".join(f"## String {i}\n\n{s}" for i, s in enumerate(strings)))
-    _write_text(blns / "naughty.html",
-                "<html><head><title>Naughty strings</title></head><body>"
-                + "".join(f"<h2>String {i}</h2><p>{s}</p>" for i, s in enumerate(strings))
-                + "</body></html>")
-    faq = [{"question": s, "answer": f"Answer to naughty string {i}: {s}"}
-           for i, s in enumerate(strings)]
+    _write_text(
+        blns / "naughty.md", "\n\n".join(f"## String {i}\n\n{s}" for i, s in enumerate(strings))
+    )
+    _write_text(
+        blns / "naughty.html",
+        "<html><head><title>Naughty strings</title></head><body>"
+        + "".join(f"<h2>String {i}</h2><p>{s}</p>" for i, s in enumerate(strings))
+        + "</body></html>",
+    )
+    faq = [
+        {"question": s, "answer": f"Answer to naughty string {i}: {s}"}
+        for i, s in enumerate(strings)
+    ]
     _write_text(blns / "faq_naughty.json", json.dumps(faq, ensure_ascii=False))
     import yaml
 
@@ -226,17 +234,18 @@ def sweep_ingest(corpus: Path, settings: Any, embedder: Any) -> dict[str, Any]:
             "chunks_embedded": report.chunks_embedded,
             "reasons": Counter(_reason_group(f.reason) for f in failed).most_common(),
             "hangs": [f.source for f in failed if HANG in f.reason],
-            "unexpected": [f"{f.source}: {f.reason}" for f in failed
-                           if any(u in f.reason for u in UNEXPECTED)],
-            "unnamed": [f.reason for f in failed
-                        if not f.source or not f.path or not Path(f.path).is_file()],
+            "unexpected": [
+                f"{f.source}: {f.reason}" for f in failed if any(u in f.reason for u in UNEXPECTED)
+            ],
+            "unnamed": [
+                f.reason for f in failed if not f.source or not f.path or not Path(f.path).is_file()
+            ],
             "files": [asdict(f) for f in report.files],
         }
     store = build_store(settings)
     after = kb_snapshot(store)
     lost = {
-        src: sorted(set(ids) - set(after["ids"].get(src, [])))
-        for src, ids in before["ids"].items()
+        src: sorted(set(ids) - set(after["ids"].get(src, []))) for src, ids in before["ids"].items()
     }
     out["kb_chunks_before"] = sum(len(v) for v in before["ids"].values())
     out["kb_chunks_lost"] = {k: v for k, v in lost.items() if v}
@@ -262,7 +271,7 @@ def ask_all(bot: Any, strings: list[str], scripted: Any = None) -> dict[str, Any
     With a scripted generator, its reply repeats the question with a citation, so the
     naughty text also goes through streaming, verification and the hand-off packet.
     """
-    from supportbot.hygiene import InputError
+    from supportbot.errors import InputError
 
     counts: Counter[str] = Counter()
     crashes: list[str] = []
@@ -310,20 +319,32 @@ def without_faq(settings: Any) -> Any:
 
 def make_bot(settings: Any, embedder: Any, generator: Any) -> Any:
     """A SupportBot over the store of ``settings`` with the given parts."""
-    from supportbot.api import SupportBot
-    from supportbot.factory import build_conversations, build_store
+    from supportbot.factory import build, build_conversations, build_store
 
-    return SupportBot(embedder, build_store(settings), generator,
-                      build_conversations(settings), settings)
+    return build(
+        settings,
+        embedder=embedder,
+        store=build_store(settings),
+        generator=generator,
+        conversations=build_conversations(settings),
+    ).bot
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--questions", type=int, default=None,
-                        help="ask only this many naughty strings (default: all)")
-    parser.add_argument("--real-model", type=int, default=20,
-                        help="also ask this many (spread over the list), as they are and in a "
-                        "support question, through Gemma 3 270M")
+    parser.add_argument(
+        "--questions",
+        type=int,
+        default=None,
+        help="ask only this many naughty strings (default: all)",
+    )
+    parser.add_argument(
+        "--real-model",
+        type=int,
+        default=20,
+        help="also ask this many (spread over the list), as they are and in a "
+        "support question, through Gemma 3 270M",
+    )
     parser.add_argument("--json", type=Path, default=None, help="write the full result here")
     args = parser.parse_args(argv)
 
@@ -339,20 +360,24 @@ def main(argv: list[str] | None = None) -> int:
         result: dict[str, Any] = {"ingest": sweep_ingest(corpus, settings, embedder)}
         ing = result["ingest"]
         result["kb_search_answers"] = kb_search_answers(settings, embedder)
-        print(f"ingest: {ing['tried']} files tried, {ing.get('ingested')} ingested, "
-              f"{ing.get('rejected')} rejected, {len(ing['crashes'])} crashes, "
-              f"{len(ing.get('unexpected', []))} unexpected errors, "
-              f"{len(ing.get('hangs', []))} hangs, "
-              f"{len(ing.get('unnamed', []))} failures without a file name, {ing['seconds']} s "
-              f"({ing.get('chunks_embedded')} chunks embedded)")
+        print(
+            f"ingest: {ing['tried']} files tried, {ing.get('ingested')} ingested, "
+            f"{ing.get('rejected')} rejected, {len(ing['crashes'])} crashes, "
+            f"{len(ing.get('unexpected', []))} unexpected errors, "
+            f"{len(ing.get('hangs', []))} hangs, "
+            f"{len(ing.get('unnamed', []))} failures without a file name, {ing['seconds']} s "
+            f"({ing.get('chunks_embedded')} chunks embedded)"
+        )
         for reason, n in ing.get("reasons", []):
             print(f"  {n:4d}  {reason}")
         for line in ing["crashes"] + ing.get("unexpected", []):
             print("  CRASH", line)
-        print(f"kb/docs: {ing['kb_chunks_before']} chunks before, "
-              f"{sum(len(v) for v in ing['kb_chunks_lost'].values())} lost, "
-              f"{len(ing['kb_records_changed'])} manifest records changed; "
-              f"kb search still answers: {result['kb_search_answers']}")
+        print(
+            f"kb/docs: {ing['kb_chunks_before']} chunks before, "
+            f"{sum(len(v) for v in ing['kb_chunks_lost'].values())} lost, "
+            f"{len(ing['kb_records_changed'])} manifest records changed; "
+            f"kb search still answers: {result['kb_search_answers']}"
+        )
 
         strings = blns_strings()
         if args.questions is not None:
@@ -366,9 +391,11 @@ def main(argv: list[str] | None = None) -> int:
             asked = ask_all(make_bot(conf, embedder, scripted), strings, scripted)
             asked_all.append(asked)
             result[f"questions_scripted_{label.replace(' ', '_').lower()}"] = asked
-            print(f"questions (real embedder, scripted generator, {label}): {asked['asked']} "
-                  f"asked, {len(asked['crashes'])} crashes, {asked['seconds']} s; "
-                  f"outcomes {asked['outcomes']}")
+            print(
+                f"questions (real embedder, scripted generator, {label}): {asked['asked']} "
+                f"asked, {len(asked['crashes'])} crashes, {asked['seconds']} s; "
+                f"outcomes {asked['outcomes']}"
+            )
             for line in asked["crashes"]:
                 print("  CRASH", line)
         if args.real_model:
@@ -383,17 +410,26 @@ def main(argv: list[str] | None = None) -> int:
             no_faq = without_faq(settings)
             real = ask_all(make_bot(no_faq, embedder, build_generator(no_faq)), sample)
             result["questions_real_model"] = real
-            print(f"questions (real embedder, Gemma 3 270M): {real['asked']} asked, "
-                  f"{len(real['crashes'])} crashes, {real['seconds']} s; "
-                  f"outcomes {real['outcomes']}")
+            print(
+                f"questions (real embedder, Gemma 3 270M): {real['asked']} asked, "
+                f"{len(real['crashes'])} crashes, {real['seconds']} s; "
+                f"outcomes {real['outcomes']}"
+            )
             for line in real["crashes"]:
                 print("  CRASH", line)
         if args.json:
             args.json.write_text(json.dumps(result, indent=2, default=str))
-        bad = (ing["crashes"] or ing.get("unexpected") or ing.get("hangs") or ing.get("unnamed")
-               or ing["kb_chunks_lost"] or ing["kb_records_changed"]
-               or not result["kb_search_answers"] or any(a["crashes"] for a in asked_all)
-               or result.get("questions_real_model", {}).get("crashes"))
+        bad = (
+            ing["crashes"]
+            or ing.get("unexpected")
+            or ing.get("hangs")
+            or ing.get("unnamed")
+            or ing["kb_chunks_lost"]
+            or ing["kb_records_changed"]
+            or not result["kb_search_answers"]
+            or any(a["crashes"] for a in asked_all)
+            or result.get("questions_real_model", {}).get("crashes")
+        )
         return 1 if bad else 0
     finally:
         shutil.rmtree(work, ignore_errors=True)

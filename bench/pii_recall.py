@@ -10,7 +10,7 @@ BSN). Each value is put into a support-chat message template written for its typ
 ("I was charged twice on my card {x}", "my public IP is {x} if that helps", "{x}").
 
 * **recall**: a value counts as caught only if every character of it is covered by a
-  detection of ``supportbot.redact.find_pii`` (of any kind: it is redacted either way);
+  detection of ``supportbot.safety.redact.find_pii`` (of any kind: it is redacted either way);
   ``as kind`` also requires the expected kind.
 * **false positives**: share of knowledge-base sentences (kb/docs, the company's public
   contacts allowed as in the default settings) in which anything is detected.
@@ -309,9 +309,9 @@ def measure_recall(
 ) -> dict[str, dict[str, object]]:
     """Per type: values, recall, recall as the expected kind, and a few misses.
 
-    ``detect`` defaults to :func:`supportbot.redact.find_pii`.
+    ``detect`` defaults to :func:`supportbot.safety.redact.find_pii`.
     """
-    from supportbot.redact import find_pii
+    from supportbot.safety.redact import find_pii
 
     detect = detect or find_pii
     rows: dict[str, dict[str, object]] = {}
@@ -351,7 +351,7 @@ def _partial_analyzer(ours: bool):  # type: ignore[no-untyped-def]
     """An analyzer with only our recognisers, or only those Presidio ships."""
     from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
 
-    from supportbot import redact
+    from supportbot.safety import redact
 
     full = redact._analyzer()
     subset = [r for r in full.registry.recognizers if r.name.startswith("Supportbot") == ours]
@@ -360,7 +360,7 @@ def _partial_analyzer(ours: bool):  # type: ignore[no-untyped-def]
 
 
 def _by_recognizer(text: str, ours: bool) -> list:  # type: ignore[type-arg]
-    from supportbot import redact
+    from supportbot.safety import redact
 
     results = _partial_analyzer(ours).analyze(
         text=text, language="en", score_threshold=redact._MIN_SCORE
@@ -402,7 +402,7 @@ def kb_sentences() -> list[str]:
 def measure_false_positives(sentences: list[str]) -> dict[str, object]:
     """Share of knowledge-base sentences in which anything is detected."""
     from supportbot.config import HandoffSettings
-    from supportbot.redact import find_pii
+    from supportbot.safety.redact import find_pii
 
     allow = HandoffSettings().redact_allow
     flagged = []
@@ -420,7 +420,7 @@ def measure_false_positives(sentences: list[str]) -> dict[str, object]:
 
 def measure_throughput(texts: list[str]) -> float:
     """Messages per second through find_pii, uncached, analyzer already built."""
-    from supportbot import redact
+    from supportbot.safety import redact
 
     redact.find_pii("warm-up: jane@example.com")
     redact._find_cached.cache_clear()
@@ -441,7 +441,7 @@ def main() -> int:
     ap.add_argument("--show-misses", type=int, default=3)
     args = ap.parse_args()
 
-    from supportbot import redact
+    from supportbot.safety import redact
 
     t0 = time.perf_counter()
     redact.find_pii("x")

@@ -19,10 +19,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import KB_DOCS, QUESTIONS, machine, print_rows, save  # noqa: E402
 
+from evaluate.questions import EvalQuestion, load_questions, score_retrieval  # noqa: E402
 from ingest.pipeline import run_ingest  # noqa: E402
 from supportbot.config import Settings  # noqa: E402
 from supportbot.embed import SentenceTransformerEmbedder  # noqa: E402
-from supportbot.evalset import EvalQuestion, load_questions, score_retrieval  # noqa: E402
 from supportbot.factory import build_store  # noqa: E402
 from supportbot.retrieve import DenseRetriever  # noqa: E402
 
@@ -32,16 +32,26 @@ def query_text(q: EvalQuestion) -> str:
     return f"{earlier} {q.question}".strip()
 
 
-def evaluate(chunk_size: int, overlap: int, embedder: SentenceTransformerEmbedder,
-             questions: list[EvalQuestion]) -> dict[str, float | int]:
-    settings = Settings(data_dir=Path(tempfile.mkdtemp(prefix="bench-retr-")),
-                        ingest={"chunk_size": chunk_size, "chunk_overlap": overlap})
+def evaluate(
+    chunk_size: int,
+    overlap: int,
+    embedder: SentenceTransformerEmbedder,
+    questions: list[EvalQuestion],
+) -> dict[str, float | int]:
+    settings = Settings(
+        data_dir=Path(tempfile.mkdtemp(prefix="bench-retr-")),
+        ingest={"chunk_size": chunk_size, "chunk_overlap": overlap},
+    )
     report = run_ingest([KB_DOCS], settings, embedder=embedder)
     retriever = DenseRetriever(embedder, build_store(settings))
     results = [(q, retriever.search(query_text(q), k=10)) for q in questions if q.answerable]
     scores = score_retrieval(results)
-    return {"chunk_size": chunk_size, "overlap": overlap, "chunks": report.chunks_total,
-            **scores.as_dict()}
+    return {
+        "chunk_size": chunk_size,
+        "overlap": overlap,
+        "chunks": report.chunks_total,
+        **scores.as_dict(),
+    }
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 
 from ingest.load import Document
-from supportbot.hygiene import strip_invisible
+from supportbot.safety.hygiene import strip_invisible
 from supportbot.types import Chunk
 
 

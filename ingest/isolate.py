@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from ingest.chunk import chunk_document
-from ingest.load import FileRejected, load_document
+from ingest.load import load_document
 from supportbot.config import IngestSettings
-from supportbot.errors import IngestError
+from supportbot.errors import FileRejected, IngestError
 from supportbot.types import Chunk
 
 __all__ = ["Parsed", "ParseWorker", "parse_file"]

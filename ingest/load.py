@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from supportbot.config import IngestSettings
-from supportbot.errors import IngestError
+from supportbot.errors import FileRejected
 
 DOC_SUFFIXES = {".md", ".markdown", ".html", ".htm", ".pdf", ".txt", ".docx"}
 FAQ_SUFFIXES = {".csv", ".json", ".yaml", ".yml"}
@@ -29,16 +29,6 @@ SUPPORTED_SUFFIXES = DOC_SUFFIXES | FAQ_SUFFIXES
 
 QUESTION_KEYS = ("question", "q", "questions", "query", "title", "prompt")
 ANSWER_KEYS = ("answer", "a", "answers", "response", "reply", "body")
-
-
-class FileRejected(IngestError):
-    """A file cannot be ingested. ``reason`` is short; the message adds what to do."""
-
-    def __init__(self, path: Path | str, reason: str, fix: str = "") -> None:
-        self.path = str(path)
-        self.reason = reason
-        self.fix = fix
-        super().__init__(f"{path}: {reason}." + (f" {fix}" if fix else ""))
 
 
 @dataclass(frozen=True)

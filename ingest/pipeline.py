@@ -27,10 +27,10 @@ from typing import Literal
 from filelock import FileLock, Timeout
 
 from ingest.isolate import Parsed, ParseWorker, parse_file
-from ingest.load import SUPPORTED_SUFFIXES, FileRejected
+from ingest.load import SUPPORTED_SUFFIXES
 from supportbot.config import Settings
 from supportbot.embed import Embedder
-from supportbot.errors import StoreLockedError
+from supportbot.errors import FileRejected, StoreLockedError
 from supportbot.factory import build_embedder, build_store
 from supportbot.store import ChromaStore
 from supportbot.types import Chunk, FileRecord

@@ -4,7 +4,7 @@
 # Part of the README's test command; safe to run again (skips what is there).
 set -e
 cd "$(dirname "$0")/.."
-python -m pip install -e ".[test]"
+python -m pip install -c constraints.txt -e ".[test]"
 if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then
     echo "chromium and chromedriver: already installed"
 elif command -v apt-get >/dev/null 2>&1; then

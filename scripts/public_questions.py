@@ -19,8 +19,12 @@ from collections import defaultdict
 from pathlib import Path
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "eval"
-REASON = {"request_human": "HUMAN_REQUESTED", "complaint": "FRUSTRATION",
-          "out_of_scope": "NO_RELEVANT_CONTEXT", "other_intent": "NO_RELEVANT_CONTEXT"}
+REASON = {
+    "request_human": "HUMAN_REQUESTED",
+    "complaint": "FRUSTRATION",
+    "out_of_scope": "NO_RELEVANT_CONTEXT",
+    "other_intent": "NO_RELEVANT_CONTEXT",
+}
 
 
 def main() -> None:
@@ -41,10 +45,21 @@ def main() -> None:
     with args.out.open("w") as fh:
         for cat, items in sorted(by_cat.items()):
             for r in rng.sample(items, min(args.per_category, len(items))):
-                fh.write(json.dumps({"id": r["id"], "question": r["text"], "decision": "escalate",
-                                     "reasons": [REASON[cat]]}) + "\n")
-    print(f"wrote {args.out}: " + ", ".join(f"{c} {min(args.per_category, len(i))}"
-                                              for c, i in sorted(by_cat.items())))
+                fh.write(
+                    json.dumps(
+                        {
+                            "id": r["id"],
+                            "question": r["text"],
+                            "decision": "escalate",
+                            "reasons": [REASON[cat]],
+                        }
+                    )
+                    + "\n"
+                )
+    print(
+        f"wrote {args.out}: "
+        + ", ".join(f"{c} {min(args.per_category, len(i))}" for c, i in sorted(by_cat.items()))
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,7 @@
-"""Rewrite the settings table in README.md from supportbot.config (run after adding a field)."""
+"""Rewrite the settings table in docs/configuration.md from supportbot.config.
+
+Run it after adding or changing a settings field.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from pydantic import BaseModel
 
 from supportbot.config import Settings
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+DOC = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 HEADER = "| variable | default | meaning |\n|---|---|---|\n"
 
 
@@ -30,10 +33,10 @@ def rows(model: type[BaseModel], prefix: str = "") -> list[str]:
 
 
 def main() -> None:
-    text = README.read_text()
+    text = DOC.read_text()
     start = text.index(HEADER) + len(HEADER)
     end = text.index("\n\n", start)
-    README.write_text(text[:start] + "\n".join(rows(Settings)) + text[end:])
+    DOC.write_text(text[:start] + "\n".join(rows(Settings)) + text[end:])
 
 
 if __name__ == "__main__":

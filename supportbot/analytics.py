@@ -12,12 +12,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from supportbot.api import BOT_ANSWER_MODES
 from supportbot.conversation import ConversationStore
-from supportbot.handoff import SqliteHandoffQueue
+from supportbot.handoff.queue import SqliteHandoffQueue
+from supportbot.types import BOT_ANSWER_MODES
 
 __all__ = ["Activity", "activity", "start_of_today"]
-
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,13 @@
 """The ``supportbot`` command line.
 
-Runtime commands live here; the ``ingest`` command is contributed by the ingest
-package through the ``supportbot.commands`` entry point, so this package never imports
-the pipeline (the dependency points one way only).
+Runtime commands live here; ``ingest`` and ``eval`` are contributed by the ingest and
+evaluate packages through the ``supportbot.commands`` entry point, so this package never
+imports them (the dependency points one way only).
 """
 
 from __future__ import annotations
 
 import json
-from functools import partial
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -19,10 +18,11 @@ from rich.table import Table
 
 from supportbot.config import Settings, load_settings
 from supportbot.errors import SupportBotError
-from supportbot.hygiene import strip_invisible
+from supportbot.safety.hygiene import strip_invisible
 
 if TYPE_CHECKING:
-    from supportbot.api import Reply, SupportBot
+    from supportbot.bot import SupportBot
+    from supportbot.types import Reply
 
 app = typer.Typer(
     name="supportbot",
@@ -146,7 +146,7 @@ ConversationOption = Annotated[
 
 def _build_bot(config: Path | None) -> SupportBot:
     """The bot for a command, turning setup errors into a clean exit."""
-    from supportbot.api import SupportBot
+    from supportbot.bot import SupportBot
 
     settings = settings_from(config)
     try:
@@ -197,9 +197,9 @@ def _print_reply(reply: Reply, streamed: str) -> None:
     )
     for notice in reply.notices:
         console.print(notice, style="yellow", markup=False, highlight=False)
-    if reply.removed:
+    if reply.trace.removed:
         console.print(
-            f"({len(reply.removed)} unsupported sentence(s) removed)",
+            f"({len(reply.trace.removed)} unsupported sentence(s) removed)",
             style="dim",
             markup=False,
             highlight=False,
@@ -223,7 +223,7 @@ def _print_stream(
     Raises:
         SupportBotError: from the bot (an :class:`InputError` for an unusable message).
     """
-    from supportbot.api import Reply
+    from supportbot.types import Reply
 
     pieces: list[str] = []
     for item in bot.stream(question, conversation_id):
@@ -258,7 +258,7 @@ def _reply_json(reply: Reply) -> dict[str, Any]:
             }
             for c in reply.citations
         ],
-        "removed": [{"sentence": r.sentence, "reason": r.reason} for r in reply.removed],
+        "removed": [{"sentence": r.sentence, "reason": r.reason} for r in reply.trace.removed],
         "notices": list(reply.notices),
         "timings": {
             "retrieval": reply.timings.retrieval,
@@ -292,7 +292,7 @@ def chat(conversation: ConversationOption = None, config: ConfigOption = None) -
     """Talk to the bot in the terminal; follow-up questions see the earlier turns."""
     import uuid
 
-    from supportbot.hygiene import InputError
+    from supportbot.errors import InputError
 
     bot = _build_bot(config)
     conv_id = conversation or uuid.uuid4().hex
@@ -318,249 +318,6 @@ def chat(conversation: ConversationOption = None, config: ConfigOption = None) -
             break
         except SupportBotError as exc:
             fail(exc)
-
-
-def _configs(
-    settings: Settings, models: list[str] | None, budgets: list[int] | None
-) -> list[tuple[str, Settings]]:
-    """One (label, settings) per --model x --context-tokens combination."""
-    model_values: list[str | None] = list(models) if models else [None]
-    budget_values: list[int | None] = list(budgets) if budgets else [None]
-    out: list[tuple[str, Settings]] = []
-    for model in model_values:
-        for budget in budget_values:
-            llm: dict[str, Any] = {}
-            parts: list[str] = []
-            if model is not None:
-                if model == "default":
-                    llm["model_path"] = None
-                else:
-                    path = Path(model).expanduser()
-                    if not path.is_file():
-                        fail(SupportBotError(f"--model {model}: no such GGUF file."))
-                    llm["model_path"] = path
-                parts.append("default" if model == "default" else Path(model).name)
-            if budget is not None:
-                llm["context_tokens"] = budget
-                parts.append(f"ctx={budget}")
-            label = " ".join(parts) or "current settings"
-            out.append(
-                (label, settings.model_copy(update={"llm": settings.llm.model_copy(update=llm)}))
-            )
-    return out
-
-
-def _fmt(value: object) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.3f}"
-    return str(value)
-
-
-def _print_eval(reports: list[Any], out: Console) -> None:
-    """Side-by-side tables: one column per configuration."""
-    table = Table(title="supportbot eval", show_lines=False)
-    table.add_column("metric")
-    for r in reports:
-        table.add_column(r.label, justify="right")
-
-    def row(name: str, get: Any) -> None:
-        table.add_row(name, *(_fmt(get(r)) for r in reports))
-
-    row("questions", lambda r: r.questions)
-    for key in ("n", "recall@1", "recall@5", "recall@10", "mrr"):
-        row(f"retrieval {key}", lambda r, key=key: r.retrieval.get(key))
-    row("recall in bot's sources", lambda r: r.retrieval_bot_hits.get("recall@10"))
-    if not all(r.retrieval_only for r in reports):
-        row("accuracy (all facts)", lambda r: r.accuracy)
-        row("  judged questions", lambda r: r.accuracy_n)
-        row("citation precision", lambda r: r.citation_precision)
-        row("unsupported-sentence rate", lambda r: r.unsupported_rate)
-        row("escalate-labelled handled", lambda r: r.escalate_handled)
-    for key in ("precision", "recall", "f1", "false_escalation_rate"):
-        row(f"escalation {key}", lambda r, key=key: r.escalation.get(key))
-    if not all(r.retrieval_only for r in reports):
-        row("ttft p50 (s)", lambda r: r.ttft_p50)
-        row("ttft p95 (s)", lambda r: r.ttft_p95)
-        row("total p50 (s)", lambda r: r.total_p50)
-        row("total p95 (s)", lambda r: r.total_p95)
-        row("tokens/s", lambda r: r.tokens_per_s)
-    row("peak memory (MB)", lambda r: r.peak_memory_mb)
-    row("wall time (s)", lambda r: r.wall_seconds)
-    row("modes", lambda r: ", ".join(f"{k}={v}" for k, v in r.modes.items()))
-    out.print(table)
-
-    codes = sorted({c for r in reports for c in r.per_reason})
-    if codes:
-        reasons = Table(title="escalation per reason (precision / recall / F1)")
-        reasons.add_column("reason")
-        for r in reports:
-            reasons.add_column(r.label, justify="right")
-        for code in codes:
-            cells = []
-            for r in reports:
-                m = r.per_reason.get(code)
-                cells.append(
-                    "-"
-                    if m is None
-                    else f"{_fmt(m['precision'])} / {_fmt(m['recall'])} / {_fmt(m['f1'])}"
-                )
-            reasons.add_row(code, *cells)
-        out.print(reasons)
-    for r in reports:
-        confusion = Table(title=f"decisions, {r.label} (rows: labelled, columns: actual)")
-        confusion.add_column("labelled")
-        names = list(r.confusion)
-        for name in names:
-            confusion.add_column(name, justify="right")
-        for expected in names:
-            confusion.add_row(expected, *(str(r.confusion[expected][a]) for a in names))
-        out.print(confusion)
-    if any(r.retrieval_only for r in reports):
-        out.print(
-            "retrieval-only: nothing generated; UNSUPPORTED_ANSWER and LOW_CONFIDENCE cannot "
-            "fire, so escalation recall is a lower bound.",
-            style="dim",
-        )
-
-
-def _advance(bar: Any, task: Any, _question: object) -> None:
-    bar.advance(task)
-
-
-@app.command(name="eval")
-def eval_(
-    questions: Annotated[Path, typer.Argument(help="Labelled question set (JSON lines).")],
-    kb: Annotated[
-        list[Path] | None,
-        typer.Option("--kb", help="Ingest these files/folders into the index first."),
-    ] = None,
-    model: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--model",
-            help="GGUF file to compare ('default': the packaged model); repeat for several.",
-        ),
-    ] = None,
-    context_tokens: Annotated[
-        list[int] | None,
-        typer.Option("--context-tokens", help="Source token budget; repeat for several.", min=64),
-    ] = None,
-    retrieval_only: Annotated[
-        bool, typer.Option("--retrieval-only", help="Retrieve and decide only; no generation.")
-    ] = False,
-    json_out: Annotated[
-        str | None, typer.Option("--json", help="Write the full report as JSON here ('-': stdout).")
-    ] = None,
-    plot: Annotated[
-        Path | None, typer.Option("--plot", help="PNG scatter of accuracy vs p50 latency.")
-    ] = None,
-    min_recall5: Annotated[float | None, typer.Option("--min-recall5")] = None,
-    min_accuracy: Annotated[float | None, typer.Option("--min-accuracy")] = None,
-    min_escalation_recall: Annotated[float | None, typer.Option("--min-escalation-recall")] = None,
-    max_false_escalation: Annotated[
-        float | None,
-        typer.Option("--max-false-escalation", help="Most share of non-escalate items escalated."),
-    ] = None,
-    limit: Annotated[int, typer.Option("--limit", help="Only the first N questions.", min=0)] = 0,
-    config: ConfigOption = None,
-) -> None:
-    """Measure retrieval, answers, escalation and latency on a labelled question set.
-
-    Exits 1 when a --min-*/--max-* threshold is missed, listing which.
-    """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    from supportbot.evalset import load_questions
-    from supportbot.evaluate import check_thresholds, evaluate, plot_reports
-
-    settings = settings_from(config)
-    try:
-        items = load_questions(questions)
-    except SupportBotError as exc:
-        fail(exc)
-    if limit:
-        items = items[:limit]
-    configs = _configs(settings, model, context_tokens)
-    to_stdout = json_out == "-"
-    out = err_console if to_stdout else console
-    if kb:
-        try:
-            # importlib, not an import statement: supportbot never depends on the ingest
-            # package (tests/test_architecture.py); it is only used here when installed.
-            import importlib
-
-            run_ingest = importlib.import_module("ingest").run_ingest
-        except ImportError:
-            fail(SupportBotError("--kb needs the ingest package (pip install -e .)."))
-        try:
-            report = run_ingest(kb, settings)
-        except SupportBotError as exc:
-            fail(exc)
-        if not report.ok:
-            fail(
-                SupportBotError(
-                    f"ingesting {', '.join(map(str, kb))} failed; see supportbot ingest."
-                )
-            )
-        out.print(f"ingested {', '.join(map(str, kb))}", style="dim")
-    reports = []
-    try:
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            console=err_console,
-            transient=True,
-        ) as bar:
-            for label, cfg in configs:
-                task = bar.add_task(label, total=len(items))
-                reports.append(
-                    evaluate(
-                        items,
-                        cfg,
-                        retrieval_only=retrieval_only,
-                        progress=partial(_advance, bar, task),
-                        label=label,
-                    )
-                )
-    except SupportBotError as exc:
-        fail(exc)
-    _print_eval(reports, out)
-    payload = {
-        "questions_file": str(questions),
-        "configs": [r.to_dict() for r in reports],
-    }
-    if json_out:
-        text = json.dumps(payload, indent=2)
-        if to_stdout:
-            print(text)
-        else:
-            Path(json_out).write_text(text + "\n", encoding="utf-8")
-            out.print(f"report written to {json_out}", style="dim")
-    if plot:
-        try:
-            plot_reports(reports, str(plot))
-        except ImportError:
-            fail(SupportBotError("--plot needs matplotlib (pip install matplotlib)."))
-        except ValueError as exc:
-            fail(SupportBotError(str(exc)))
-        out.print(f"plot written to {plot}", style="dim")
-    failures = check_thresholds(
-        reports,
-        {
-            "--min-recall5": min_recall5,
-            "--min-accuracy": min_accuracy,
-            "--min-escalation-recall": min_escalation_recall,
-            "--max-false-escalation": max_false_escalation,
-        },
-    )
-    if failures:
-        err_console.print("[bold red]thresholds not met:[/]")
-        for line in failures:
-            err_console.print(f"  {line}", markup=False, highlight=False)
-        raise typer.Exit(1)
 
 
 def _register_plugins() -> None:

@@ -12,6 +12,7 @@ so tests and embedders of the API can construct them with their own values.
 from __future__ import annotations
 
 import os
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Literal
 
@@ -347,7 +348,7 @@ class HandoffSettings(BaseModel):
 
 
 class RenderSettings(BaseModel):
-    """How text is displayed (supportbot.render.safe_markdown)."""
+    """How text is displayed (supportbot.safety.render.safe_markdown)."""
 
     allowed_link_hosts: list[str] = Field(
         default_factory=list,
@@ -405,6 +406,11 @@ class UISettings(BaseModel):
     poll_seconds: float = Field(
         3.0, gt=0, description="How often a chat with a human agent checks for their replies."
     )
+
+
+# The TOML file load_settings() was given: read by Settings' sources for this call only,
+# so an explicit path never leaks into other threads or later Settings() calls.
+_CONFIG_FILE: ContextVar[str | None] = ContextVar("supportbot_config_file", default=None)
 
 
 class Settings(BaseSettings):
@@ -478,7 +484,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Keyword arguments, then environment, then the TOML file, then defaults."""
-        toml_path = os.environ.get("SUPPORTBOT_CONFIG")
+        toml_path = _CONFIG_FILE.get() or os.environ.get("SUPPORTBOT_CONFIG")
         toml = TomlConfigSettingsSource(settings_cls, toml_file=toml_path or "supportbot.toml")
         return (init_settings, env_settings, toml)
 
@@ -512,10 +518,8 @@ def load_settings(config_file: Path | None = None, **overrides: object) -> Setti
 
     if config_file is not None and not Path(config_file).is_file():
         raise ConfigError(f"Config file {config_file} does not exist. Create it or drop --config.")
-    previous = os.environ.get("SUPPORTBOT_CONFIG")
+    token = _CONFIG_FILE.set(str(config_file) if config_file is not None else None)
     try:
-        if config_file is not None:
-            os.environ["SUPPORTBOT_CONFIG"] = str(config_file)
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = "; ".join(
@@ -526,8 +530,4 @@ def load_settings(config_file: Path | None = None, **overrides: object) -> Setti
             "environment variables."
         ) from exc
     finally:
-        if config_file is not None:
-            if previous is None:
-                os.environ.pop("SUPPORTBOT_CONFIG", None)
-            else:
-                os.environ["SUPPORTBOT_CONFIG"] = previous
+        _CONFIG_FILE.reset(token)

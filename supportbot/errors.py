@@ -1,18 +1,41 @@
-"""The supportbot error tree.
+"""The supportbot error tree: every error supportbot raises on purpose.
 
 Every error says what went wrong *and what to do next*; shells (CLI, web UI) turn them
-into messages, the Python API raises them::
+into messages, the Python API raises them, so a helpdesk integrator needs one
+``except SupportBotError``::
 
     SupportBotError
-    ├── ConfigError          invalid or missing settings
-    ├── ModelError           a model cannot be found or loaded
-    ├── StoreError           the vector store cannot be opened or written
+    ├── ConfigError                 invalid or missing settings
+    ├── ModelError                  a model cannot be found or loaded
+    ├── StoreError                  the vector store cannot be opened or written
     │   ├── EmbeddingMismatchError  the index was built with another embedding model
     │   └── StoreLockedError        another ingest run holds the store
-    └── IngestError          a file cannot be ingested (see ingest.errors for details)
+    ├── IngestError                 ingestion failed (a folder, a lock, the index)
+    │   └── FileRejected            one file cannot be ingested (``path``, ``reason``, ``fix``)
+    ├── InputError                  a customer message or id cannot be used as it is
+    │   └── RateLimited             too many messages in one conversation (``retry_after``)
+    └── HandoffError                a hand-off operation cannot be done
+        └── HandoffNotFound         no hand-off with that id
 """
 
 from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = [
+    "ConfigError",
+    "EmbeddingMismatchError",
+    "FileRejected",
+    "HandoffError",
+    "HandoffNotFound",
+    "IngestError",
+    "InputError",
+    "ModelError",
+    "RateLimited",
+    "StoreError",
+    "StoreLockedError",
+    "SupportBotError",
+]
 
 
 class SupportBotError(Exception):
@@ -40,4 +63,45 @@ class StoreLockedError(StoreError):
 
 
 class IngestError(SupportBotError):
-    """A file cannot be ingested; the message names the file and the fix."""
+    """Ingestion cannot go on; the message names the file or folder and the fix."""
+
+
+class FileRejected(IngestError):
+    """One file cannot be ingested. ``reason`` is short; the message adds what to do.
+
+    The run goes on with the other files; the report lists this one with its reason.
+    """
+
+    def __init__(self, path: Path | str, reason: str, fix: str = "") -> None:
+        self.path = str(path)
+        self.reason = reason
+        self.fix = fix
+        super().__init__(f"{path}: {reason}." + (f" {fix}" if fix else ""))
+
+
+class InputError(SupportBotError):
+    """The customer's message (or an id) cannot be used as it is; the message says what to do."""
+
+
+class RateLimited(InputError):
+    """Too many messages in one conversation; ``retry_after`` says how long to wait.
+
+    It is an :class:`InputError`, so shells that show input problems to the customer and
+    carry on (the chat CLI, the web UI) treat it the same way.
+
+    Example:
+        >>> try: bot.ask("again?", conversation_id="c1")
+        ... except RateLimited as exc: print(exc.retry_after)
+    """
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class HandoffError(SupportBotError):
+    """A hand-off cannot be created, found or moved to the asked status."""
+
+
+class HandoffNotFound(HandoffError):
+    """No hand-off has that id; list them with ``AgentDesk.handoffs()``."""

@@ -1,14 +1,20 @@
-"""The composition root: the only place that turns settings into backends.
+"""The composition root: the only place that turns settings into parts.
 
 Everything else receives its parts by constructor injection, which keeps tests free to
-pass fakes and keeps backend choice in one readable ``match``.
+pass fakes and keeps backend choice in one readable ``match``. :func:`build` builds
+one of each part per call and hands the shared ones (the hand-off queue, the
+conversation store, the store and embedder) to both facades, so a process that serves
+customers and agents holds one queue object.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from supportbot.config import Settings
+from supportbot.config import HandoffSettings, Settings
 from supportbot.conversation import (
     ConversationStore,
     MemoryConversationStore,
@@ -17,13 +23,26 @@ from supportbot.conversation import (
 from supportbot.embed import Embedder, HashEmbedder, SentenceTransformerEmbedder
 from supportbot.errors import ConfigError
 from supportbot.generate import Generator, LlamaCppGenerator, OpenAIGenerator, ScriptedGenerator
+from supportbot.handoff.packet import HandoffPacket
+from supportbot.handoff.queue import SqliteHandoffQueue
 from supportbot.store import ChromaStore, open_chroma_client
 
-if TYPE_CHECKING:
-    from collections.abc import Callable
+__all__ = [
+    "Services",
+    "build",
+    "build_conversations",
+    "build_embedder",
+    "build_generator",
+    "build_sinks",
+    "build_store",
+]
 
-    from supportbot.api import SupportBot
-    from supportbot.handoff import HandoffPacket
+logger = logging.getLogger("supportbot.factory")
+
+if TYPE_CHECKING:
+    from supportbot.bot import SupportBot
+    from supportbot.desk import AgentDesk
+    from supportbot.handoff.sinks import HandoffSink
 
 
 def build_embedder(settings: Settings) -> Embedder:
@@ -89,20 +108,139 @@ def build_conversations(settings: Settings) -> ConversationStore:
     return MemoryConversationStore()
 
 
-def build_bot(
-    settings: Settings, on_handoff: Callable[[HandoffPacket], None] | None = None
-) -> SupportBot:
-    """A :class:`SupportBot` with every part chosen by ``settings``.
+def build_sinks(
+    settings: HandoffSettings,
+    queue: SqliteHandoffQueue,
+    callback: Callable[[HandoffPacket], None] | None = None,
+) -> list[HandoffSink]:
+    """The delivery sinks named in ``settings.sinks``, besides the queue itself.
 
-    ``on_handoff`` is the Python callback of the 'callback' hand-off sink.
+    The queue is the system of record and always gets every packet ('sqlite' in
+    ``sinks`` names it, for clarity). A webhook runs in the background, so a slow
+    helpdesk never delays the customer, and keeps its dead letters in ``queue``.
+
+    Raises:
+        ConfigError: 'webhook' without ``webhook_url``, or 'callback' without a callback.
     """
-    from supportbot.api import SupportBot
+    from supportbot.handoff.sinks import BackgroundSink, CallbackSink, WebhookSink
 
-    return SupportBot(
-        build_embedder(settings),
-        build_store(settings),
-        build_generator(settings),
-        build_conversations(settings),
-        settings,
-        on_handoff=on_handoff,
+    sinks: list[HandoffSink] = []
+    for name in dict.fromkeys(settings.sinks):
+        if name == "sqlite":
+            continue
+        if name == "webhook":
+            if not settings.webhook_url:
+                raise ConfigError(
+                    "handoff.sinks includes 'webhook' but handoff.webhook_url is not set. Set "
+                    "it ([handoff] webhook_url in supportbot.toml or "
+                    "SUPPORTBOT_HANDOFF__WEBHOOK_URL) or remove 'webhook' from handoff.sinks."
+                )
+            webhook = WebhookSink(
+                settings.webhook_url,
+                secret=settings.webhook_secret,
+                retries=settings.webhook_retries,
+                backoff=settings.webhook_backoff,
+                timeout=settings.webhook_timeout,
+                dead_letter=queue,
+            )
+            sinks.append(BackgroundSink(webhook))
+        elif name == "callback":
+            if callback is None:
+                raise ConfigError(
+                    "handoff.sinks includes 'callback' but no callback function was given. "
+                    "Pass one (a function taking a HandoffPacket), or remove 'callback' from "
+                    "handoff.sinks."
+                )
+            sinks.append(CallbackSink(callback))
+        else:  # pragma: no cover - settings validation forbids other names
+            raise ConfigError(f"Unknown hand-off sink {name!r}; use sqlite, webhook or callback.")
+    if "sqlite" not in settings.sinks and not sinks:
+        logger.warning("handoff.sinks is empty: hand-offs reach only the local queue")
+    return sinks
+
+
+@dataclass(frozen=True)
+class Services:
+    """Everything one process serves, sharing one set of parts.
+
+    Attributes:
+        bot: the customer side (ask, stream, escalate, feedback).
+        desk: the agent side (hand-off queue, claim, reply, resolve, hand back).
+        settings: the settings both were built from.
+        embedder: the embedding model, shared with an in-process ingest (the KB page).
+        store: the vector store, shared with an in-process ingest or document removal.
+    """
+
+    bot: SupportBot
+    desk: AgentDesk
+    settings: Settings
+    embedder: Embedder
+    store: ChromaStore
+
+
+def build(
+    settings: Settings | None = None,
+    on_handoff: Callable[[HandoffPacket], None] | None = None,
+    *,
+    embedder: Embedder | None = None,
+    store: ChromaStore | None = None,
+    generator: Generator | None = None,
+    conversations: ConversationStore | None = None,
+) -> Services:
+    """Build every part from ``settings`` and the two facades over them.
+
+    Args:
+        settings: what to build (defaults, ``supportbot.toml`` and ``SUPPORTBOT_*``
+            variables when None).
+        on_handoff: the Python callback of the 'callback' hand-off sink.
+        embedder: use this embedder instead of building one (e.g. one already loaded).
+        store: use this vector store instead of opening the configured one.
+        generator: use this model instead of building one (e.g. a scripted fake).
+        conversations: use this conversation store (e.g. the helpdesk's own).
+
+    Raises:
+        ConfigError: the settings name something that cannot be built.
+
+    Example:
+        >>> services = build(load_settings())
+        >>> services.bot.ask("What does E-104 mean?").answer
+        >>> services.desk.handoffs("open")
+    """
+    from supportbot.bot import SupportBot
+    from supportbot.desk import AgentDesk
+    from supportbot.escalation import EscalationPolicy
+    from supportbot.handoff.dispatch import Dispatcher
+    from supportbot.retrieve import HybridRetriever
+    from supportbot.safety.ratelimit import RateLimiter
+    from supportbot.verify import AnswerVerifier
+
+    settings = settings or Settings()
+    embedder = embedder or build_embedder(settings)
+    store = store or build_store(settings)
+    conversations = conversations or build_conversations(settings)
+    queue = SqliteHandoffQueue(settings.handoff_queue_path)
+    h = settings.handoff
+    dispatcher = Dispatcher(
+        queue,
+        build_sinks(h, queue, on_handoff),
+        redact_pii=h.redact_pii,
+        allow=h.redact_allow,
     )
+    r, v, cs = settings.retrieval, settings.verify, settings.conversation
+    bot = SupportBot(
+        settings=settings,
+        embedder=embedder,
+        retriever=HybridRetriever(embedder, store, candidates=r.candidates, rrf_k=r.rrf_k),
+        generator=generator or build_generator(settings),
+        verifier=AnswerVerifier(embedder, v.min_overlap, v.min_similarity),
+        policy=EscalationPolicy(settings.escalation),
+        conversations=conversations,
+        handoffs=queue,
+        dispatcher=dispatcher,
+        # Per conversation, shared by every conversation this process serves.
+        rate_limiter=RateLimiter(cs.rate_limit_messages, cs.rate_limit_window),
+    )
+    desk = AgentDesk(
+        settings=settings, handoffs=queue, conversations=conversations, dispatcher=dispatcher
+    )
+    return Services(bot, desk, settings, embedder, store)

@@ -234,8 +234,13 @@ class LlamaCppGenerator:
     def stream(self, prompt: PromptParts, max_tokens: int, stop: list[str]) -> Iterator[str]:
         """Stream tokens; holds the model lock for the whole generation."""
         llama = self.llama
-        params = {"max_tokens": max_tokens, "stop": stop or None, "temperature": self.temperature,
-                  "repeat_penalty": self.repeat_penalty, "stream": True}
+        params = {
+            "max_tokens": max_tokens,
+            "stop": stop or None,
+            "temperature": self.temperature,
+            "repeat_penalty": self.repeat_penalty,
+            "stream": True,
+        }
         with self._lock:
             if self.style == "chat":
                 chunks = llama.create_chat_completion(messages=prompt.messages(), **params)

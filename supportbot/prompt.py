@@ -22,7 +22,7 @@ import re
 from collections.abc import Callable, Sequence
 
 from supportbot.generate import PromptParts
-from supportbot.hygiene import neutralise_instructions, strip_invisible
+from supportbot.safety.hygiene import neutralise_instructions, strip_invisible
 from supportbot.types import Hit
 
 INSTRUCTIONS = (

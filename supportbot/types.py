@@ -1,9 +1,15 @@
-"""Plain data passed between the stages: chunks in the store, hits out of it."""
+"""Plain data passed between the stages: chunks in the store, hits out of it, replies out.
+
+Frozen dataclasses only, no behaviour beyond formatting, so every part can import them.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from supportbot.escalation.reasons import Decision
 
 ChunkKind = Literal["doc", "faq"]
 
@@ -60,3 +66,95 @@ class FileRecord:
     ingested_at: str
     size: int
     root: str = ""
+
+
+@dataclass(frozen=True)
+class Removed:
+    """A sentence taken out of the answer, and why."""
+
+    sentence: str
+    reason: str
+
+
+AnswerMode = Literal["faq", "generated", "extract", "none", "handoff", "clarify"]
+BOT_ANSWER_MODES: frozenset[str] = frozenset({"faq", "generated", "extract"})
+"""Modes in which the bot itself answered (what thumbs rate and "answered" counts cover)."""
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A source the answer cites as ``[n]``."""
+
+    n: int
+    source: str
+    title: str
+    heading: str
+    page: int | None
+    snippet: str
+    score: float
+    chunk_id: str
+
+    @property
+    def label(self) -> str:
+        """``Title > Heading (p. 3)``."""
+        return " > ".join(p for p in (self.title, self.heading) if p) + (
+            f" (p. {self.page})" if self.page else ""
+        )
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Seconds spent, measured from the moment the question arrived."""
+
+    retrieval: float = 0.0
+    first_token: float | None = None
+    total: float = 0.0
+
+
+@dataclass(frozen=True)
+class Trace:
+    """How an answer came about: for evaluation, debugging and the CLI's ``--json``.
+
+    A customer UI needs none of it; it is kept apart from :class:`Reply` so what a UI
+    shows is obvious.
+
+    Attributes:
+        retrieval_query: what was searched (a follow-up borrows the earlier question).
+        hits: the passages retrieved, best first.
+        raw_answer: the model's text before verification ("" when nothing was generated).
+        removed: sentences verification or the output guard removed, with why.
+        dropped_citations: citation numbers that pointed at no passage used.
+        tokens: pieces (tokens) the model generated.
+    """
+
+    retrieval_query: str = ""
+    hits: list[Hit] = field(default_factory=list)
+    raw_answer: str = ""
+    removed: list[Removed] = field(default_factory=list)
+    dropped_citations: list[int] = field(default_factory=list)
+    tokens: int = 0
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The bot's answer to one question: what a customer UI shows.
+
+    ``mode`` says where the answer came from: a curated FAQ entry, the model (verified),
+    sentences extracted from the best passage (when nothing generated was supported),
+    nothing at all, a question back to the customer (``clarify``), or a hand-off to a
+    human (``handoff``, with ``handoff_id``). ``escalation`` is the policy's decision,
+    with reason codes and evidence; ``trace`` says how the answer came about.
+    """
+
+    conversation_id: str
+    question: str
+    answer: str
+    citations: list[Citation]
+    confidence: float
+    verified: bool
+    mode: AnswerMode
+    timings: Timings
+    notices: list[str] = field(default_factory=list)
+    escalation: Decision | None = None
+    handoff_id: str | None = None
+    trace: Trace = field(default_factory=Trace)

@@ -21,9 +21,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from supportbot.embed import Embedder
-from supportbot.hygiene import INJECTION_MARKER, neutralise_instructions
 from supportbot.keyword import tokenize
-from supportbot.types import Hit
+from supportbot.safety.hygiene import INJECTION_MARKER, neutralise_instructions
+from supportbot.types import Hit, Removed
 
 MIN_CLAIM_WORDS = 3
 """Sentences with fewer content words ("Yes, I do.") cannot be checked, so they go."""
@@ -31,14 +31,6 @@ MIN_CLAIM_WORDS = 3
 _CITATION = re.compile(r"\s*\[(\d{1,2})\]")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])|\n+")
 _CRITICAL = re.compile(r"\b[A-Za-z]+(?:-[A-Za-z0-9]+)+|\$?\d[\d,.:]*%?")
-
-
-@dataclass(frozen=True)
-class Removed:
-    """A sentence taken out of the answer, and why."""
-
-    sentence: str
-    reason: str
 
 
 @dataclass

@@ -15,7 +15,8 @@ from supportbot.embed import HashEmbedder, SentenceTransformerEmbedder
 from supportbot.generate import ScriptedGenerator
 
 if TYPE_CHECKING:
-    from supportbot.api import SupportBot
+    from supportbot.bot import SupportBot
+    from supportbot.factory import Services
 
 ROOT = Path(__file__).resolve().parent.parent
 KB_DOCS = ROOT / "kb" / "docs"
@@ -52,8 +53,9 @@ def real_embedder() -> SentenceTransformerEmbedder:
 
 
 @pytest.fixture(scope="session")
-def kb_index(tmp_path_factory: pytest.TempPathFactory,
-             real_embedder: SentenceTransformerEmbedder) -> Settings:
+def kb_index(
+    tmp_path_factory: pytest.TempPathFactory, real_embedder: SentenceTransformerEmbedder
+) -> Settings:
     """kb/docs ingested once per test session with the real embedder."""
     from ingest import run_ingest
 
@@ -115,7 +117,8 @@ GUIDE_HTML = textwrap.dedent(
     <body><nav><a href="#a">Table of contents entry</a></nav>
     <h1>Widget App Guide</h1>
     <h2>Accounts</h2><h3>Creating an account</h3>
-    <p>Open the app and tap <b>Sign up</b>.</p><ul><li>Enter your email</li><li>Pick a password</li></ul>
+    <p>Open the app and tap <b>Sign up</b>.</p>
+    <ul><li>Enter your email</li><li>Pick a password</li></ul>
     <h3>Deleting an account</h3><p>Go to Settings &gt; Account &gt; Delete.</p>
     <h2>Plans</h2><table><tr><th>Plan</th><th>Price</th></tr><tr><td>Plus</td><td>$4.99</td></tr></table>
     </body></html>
@@ -135,28 +138,36 @@ def kb_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def hash_bot(kb_dir: Path, tmp_path: Path) -> Callable[..., SupportBot]:
-    """Builds a SupportBot over ``kb_dir`` with the hash embedder and a scripted model.
+def hash_services(kb_dir: Path, tmp_path: Path) -> Callable[..., Services]:
+    """Builds services (bot + desk) over ``kb_dir`` with the hash embedder and a scripted model.
 
     Keywords are settings overrides (``escalation={"enabled": False}``); ``generator``
     replaces the scripted model.
     """
 
-    def make(generator: ScriptedGenerator | None = None, **overrides: Any) -> SupportBot:
+    def make(generator: ScriptedGenerator | None = None, **overrides: Any) -> Services:
         from ingest import run_ingest
-        from supportbot.api import SupportBot
         from supportbot.conversation import MemoryConversationStore
-        from supportbot.factory import build_store
+        from supportbot.factory import build
 
         settings = Settings(data_dir=tmp_path / "data", embedding={"backend": "hash"}, **overrides)
         run_ingest([kb_dir], settings)
-        return SupportBot(
-            HashEmbedder(64),
-            build_store(settings),
-            generator or ScriptedGenerator(),
-            MemoryConversationStore(),
+        return build(
             settings,
+            embedder=HashEmbedder(64),
+            generator=generator or ScriptedGenerator(),
+            conversations=MemoryConversationStore(),
         )
+
+    return make
+
+
+@pytest.fixture
+def hash_bot(hash_services: Callable[..., Services]) -> Callable[..., SupportBot]:
+    """Like :func:`hash_services`, the bot alone."""
+
+    def make(generator: ScriptedGenerator | None = None, **overrides: Any) -> SupportBot:
+        return hash_services(generator, **overrides).bot
 
     return make
 

@@ -26,14 +26,14 @@ pytestmark = pytest.mark.model
 @pytest.fixture
 def web(kb_index: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A private copy of the kb index, named by SUPPORTBOT_DATA_DIR for the app."""
-    from webui.resources import shared_bot
+    from webui.resources import shared_services
 
     data = tmp_path / "web-data"
     shutil.copytree(kb_index.data_dir, data)
     monkeypatch.setenv("SUPPORTBOT_DATA_DIR", str(data))
-    shared_bot.clear()
+    shared_services.clear()
     yield data
-    shared_bot.clear()
+    shared_services.clear()
 
 
 def page(name: str) -> AppTest:
@@ -98,18 +98,18 @@ def test_two_sessions_never_see_each_other(web: Path) -> None:
 
 
 def test_thumbs_down_is_stored_with_the_answer(web: Path) -> None:
-    from webui.resources import shared_bot
+    from webui.resources import shared_services
 
     at = ask(chat(), "What does error E-104 mean?")
     conv = at.query_params["c"]
     at.feedback[0].set_value(0).run()  # 0: thumbs down
-    turns = shared_bot().conversations.history(conv)
+    turns = shared_services().bot.history(conv)
     assert turns[-1].meta["feedback"] == "down"
     assert chat(conv).feedback[0].value == 0  # shown again after a reload
 
 
 def test_full_handoff_round_trip(web: Path) -> None:
-    from webui.resources import shared_bot
+    from webui.resources import shared_services
 
     customer = ask(chat(), "How do I factory reset the Nexa router?")
     conv = customer.query_params["c"]
@@ -123,7 +123,7 @@ def test_full_handoff_round_trip(web: Path) -> None:
     agent.sidebar.text_input(key="agent_name").set_value("Sam").run()
     next(b for b in agent.button if b.label == "Claim").click().run()
     assert agent.tabs[1].label == "Claimed (1)"
-    packet = shared_bot().handoffs()[0]
+    packet = shared_services().desk.handoffs()[0]
     assert packet.status == "claimed" and packet.agent == "Sam"
 
     agent.text_area(key=f"reply-text-{packet.id}").set_value(
@@ -143,7 +143,7 @@ def test_full_handoff_round_trip(web: Path) -> None:
     assert "Thanks, which adapter exactly?" in texts(agent)
 
     next(b for b in agent.button if b.label == "Hand back to the bot").click().run()
-    assert shared_bot().handoffs()[0].status == "handed_back"
+    assert shared_services().desk.handoffs()[0].status == "handed_back"
     assert agent.tabs[2].label == "Closed (1)"
     customer = chat(conv)
     assert "back with the assistant" in texts(customer)
@@ -202,23 +202,23 @@ def test_upload_is_ingested(web: Path, kb_dir: Path) -> None:
 def test_empty_index_is_explained_not_a_crash(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from webui.resources import shared_bot
+    from webui.resources import shared_services
 
     monkeypatch.setenv("SUPPORTBOT_DATA_DIR", str(tmp_path / "empty"))
-    shared_bot.clear()
+    shared_services.clear()
     at = chat()
     assert not at.exception, at.exception
     assert "knowledge base is empty" in texts(at)
-    shared_bot.clear()
+    shared_services.clear()
 
 
 def test_missing_model_file_is_a_message_in_the_page(
     web: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from webui.resources import shared_bot
+    from webui.resources import shared_services
 
     monkeypatch.setenv("SUPPORTBOT_LLM__MODEL_PATH", str(tmp_path / "missing.gguf"))
-    shared_bot.clear()
+    shared_services.clear()
     at = ask(chat(), "How do I set up port forwarding on the router?")
     shown = texts(at)
     assert "missing.gguf" in shown, shown
@@ -253,23 +253,23 @@ def test_invalid_settings_are_a_message_not_a_trace(
 
 def test_an_answer_stopped_by_a_new_message_keeps_its_question(web: Path) -> None:
     """Streamlit stops a run when the customer sends again; the first question stays."""
-    from webui.resources import shared_bot
+    from webui.resources import shared_services
 
     script = """
 from streamlit.runtime.scriptrunner_utils.exceptions import StopException
 from webui.chat import _answer
-from webui.resources import shared_bot
+from webui.resources import shared_services
 
 def stopped_mid_answer(question, conversation_id):
     yield "The first words of an answer"
     raise StopException()  # what Streamlit raises in a run it stops
 
-bot = shared_bot()
+bot = shared_services().bot
 bot.stream = stopped_mid_answer
 _answer(bot, "c" * 32, "What does E-104 mean?")
 """
     AppTest.from_string(script, default_timeout=TIMEOUT).run()
-    turns = shared_bot().conversations.history("c" * 32)
+    turns = shared_services().bot.history("c" * 32)
     assert [(t.role, t.text, t.meta) for t in turns] == [
         ("user", "What does E-104 mean?", {"interrupted": True})
     ]
@@ -277,28 +277,26 @@ _answer(bot, "c" * 32, "What does E-104 mean?")
 
 def test_sources_of_one_section_are_listed_once_and_labels_are_safe(web: Path) -> None:
     from supportbot.conversation import Turn
-    from webui.resources import shared_bot
+    from webui.resources import shared_services
 
     conv = "d" * 32
-    store = shared_bot().conversations
-    store.append(conv, Turn("user", "What does E-104 mean?"))
+    bot = shared_services().bot
+    bot.restore(conv, [Turn("user", "What does E-104 mean?")])
     same = {"label": "Guide > E-104", "source": "guide.pdf", "page": 5}
     evil = {"label": "Poisoned ![x](https://evil.example/p.png)", "source": "bad.md", "page": None}
-    store.append(
-        conv,
-        Turn(
-            "assistant",
-            "DNS failure [1][2]. See also [3].",
-            meta={
-                "mode": "generated",
-                "sources": [
-                    {**same, "n": 1, "snippet": "E-104 means DNS resolution failed."},
-                    {**same, "n": 2, "snippet": "Turn Nexa Shield off to test."},
-                    {**evil, "n": 3, "snippet": "text"},
-                ],
-            },
-        ),
+    answer = Turn(
+        "assistant",
+        "DNS failure [1][2]. See also [3].",
+        meta={
+            "mode": "generated",
+            "sources": [
+                {**same, "n": 1, "snippet": "E-104 means DNS resolution failed."},
+                {**same, "n": 2, "snippet": "Turn Nexa Shield off to test."},
+                {**evil, "n": 3, "snippet": "text"},
+            ],
+        },
     )
+    bot.restore(conv, [answer])
     at = chat(conv)
     labels = [re.sub(r"\\(.)", r"\1", e.label) for e in at.expander]  # markdown-escaped
     assert labels[0] == "[1, 2] Guide > E-104"

@@ -32,9 +32,20 @@ def chroma_url(tmp_path: Path) -> Iterator[str]:
     port = _free_port()
     env = {**os.environ, "ANONYMIZED_TELEMETRY": "False"}
     proc = subprocess.Popen(
-        [exe, "run", "--path", str(tmp_path / "server-db"), "--host", "127.0.0.1",
-         "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        [
+            exe,
+            "run",
+            "--path",
+            str(tmp_path / "server-db"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 30
@@ -55,8 +66,9 @@ def chroma_url(tmp_path: Path) -> Iterator[str]:
 def test_ingest_and_search_through_a_chroma_server(
     kb_dir: Path, tmp_path: Path, chroma_url: str
 ) -> None:
-    settings = Settings(data_dir=tmp_path / "local", embedding={"backend": "hash"},
-                        store={"url": chroma_url})
+    settings = Settings(
+        data_dir=tmp_path / "local", embedding={"backend": "hash"}, store={"url": chroma_url}
+    )
     report = run_ingest([kb_dir], settings)
     assert report.ok and report.count("added") == 3
     assert not (tmp_path / "local" / "chroma").exists()  # nothing embedded locally

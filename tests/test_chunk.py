@@ -1,6 +1,7 @@
 from pathlib import Path
 
 from conftest import MANUAL_MD
+
 from ingest.chunk import chunk_document
 from ingest.load import Document, FaqEntry, Section, load_document
 from supportbot.config import IngestSettings
@@ -54,7 +55,8 @@ def test_faq_entry_is_one_chunk_with_its_question() -> None:
     doc = Document(title="faq", kind="faq", faq=[FaqEntry("How long?", "Two years.", "warranty")])
     (c,) = chunk_document(doc, "faq.yaml")
     assert (c.kind, c.question, c.text, c.heading) == ("faq", "How long?", "Two years.", "Warranty")
-    changed = chunk_document(Document(title="faq", kind="faq",
-                                      faq=[FaqEntry("How long?", "Three years.", "warranty")]),
-                             "faq.yaml")
+    changed = chunk_document(
+        Document(title="faq", kind="faq", faq=[FaqEntry("How long?", "Three years.", "warranty")]),
+        "faq.yaml",
+    )
     assert changed[0].id != c.id  # a new answer is a new chunk

@@ -86,12 +86,16 @@ def test_invalid_setting_is_a_clean_error(kb_dir: Path, monkeypatch: pytest.Monk
 def test_installed_scripts_run(kb_dir: Path) -> None:
     """`python -m ingest` and the `supportbot` console script, as a user runs them."""
     env = dict(os.environ)
-    res = subprocess.run([sys.executable, "-m", "ingest", str(kb_dir), "--json"],
-                         capture_output=True, text=True, env=env, timeout=120)
+    res = subprocess.run(
+        [sys.executable, "-m", "ingest", str(kb_dir), "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["summary"]["added"] == 3
     exe = Path(sys.executable).with_name("supportbot")
-    res = subprocess.run([str(exe), "info"], capture_output=True, text=True, env=env,
-                         timeout=120)
+    res = subprocess.run([str(exe), "info"], capture_output=True, text=True, env=env, timeout=120)
     assert res.returncode == 0, res.stderr
     assert "files: 3" in res.stdout

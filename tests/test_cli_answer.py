@@ -26,8 +26,6 @@ def _fake_backends(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SUPPORTBOT_ESCALATION__ENABLED", "false")  # answering only
 
 
-
-
 @pytest.fixture
 def indexed(kb_dir: Path) -> Path:
     res = runner.invoke(cli.app, ["ingest", str(kb_dir)])
@@ -64,7 +62,13 @@ def test_ask_json(indexed: Path, model: ScriptedGenerator) -> None:
     assert out["conversation_id"] == "c1" and out["question"] == WARRANTY_Q
     assert out["citations"][0]["n"] == 1 and out["citations"][0]["source"] == "faq.yaml"
     assert set(out["citations"][0]) == {
-        "n", "source", "title", "heading", "page", "snippet", "score"
+        "n",
+        "source",
+        "title",
+        "heading",
+        "page",
+        "snippet",
+        "score",
     }
     assert out["removed"] == [] and out["notices"] == []
     assert set(out["timings"]) == {"retrieval", "first_token", "total"}

@@ -17,17 +17,21 @@ def test_sqlite_store_survives_reopening_and_keeps_order(tmp_path: Path) -> None
     store.append("b", Turn("user", "other"))
     store.append("a", Turn("assistant", "hi", meta={"mode": "faq"}))
     again = SqliteConversationStore(db)
-    assert [(t.role, t.text) for t in again.history("a")] == [("user", "hello"),
-                                                              ("assistant", "hi")]
+    assert [(t.role, t.text) for t in again.history("a")] == [
+        ("user", "hello"),
+        ("assistant", "hi"),
+    ]
     assert again.history("a")[1].meta == {"mode": "faq"}
     assert again.history("missing") == []
 
 
 def test_stores_are_thread_safe(tmp_path: Path) -> None:
     for store in (MemoryConversationStore(), SqliteConversationStore(tmp_path / "t.db")):
+
         def talk(cid: str, store=store) -> None:  # type: ignore[no-untyped-def]
             for i in range(20):
                 store.append(cid, Turn("user", f"{cid}-{i}"))
+
         threads = [threading.Thread(target=talk, args=(f"c{n}",)) for n in range(4)]
         for t in threads:
             t.start()
@@ -44,7 +48,9 @@ def test_followups_are_joined_to_the_previous_question() -> None:
     assert is_followup("how long does that take?")
     assert not is_followup("how do I set up port forwarding for my xbox")
     assert retrieval_query("and the satellites?", history) == (
-        "how long is the warranty on the R1 Pro and the satellites?")
+        "how long is the warranty on the R1 Pro and the satellites?"
+    )
     assert retrieval_query("how do I change my wifi password", history) == (
-        "how do I change my wifi password")
+        "how do I change my wifi password"
+    )
     assert retrieval_query("and the satellites?", []) == "and the satellites?"

@@ -8,11 +8,8 @@ import pytest
 
 from supportbot.config import EscalationSettings
 from supportbot.conversation import Turn
-from supportbot.escalate import (
-    Decision,
-    EscalationPolicy,
-    Evidence,
-    Reason,
+from supportbot.escalation import Decision, EscalationPolicy, Evidence, Reason
+from supportbot.escalation.signals import (
     detect_account_specific,
     detect_frustration,
     detect_human_request,
@@ -305,17 +302,30 @@ def test_text_similarity() -> None:
         ({"top_score": None}, {Reason.NO_RELEVANT_CONTEXT}),
         ({"top_score": 0.1}, {Reason.NO_RELEVANT_CONTEXT}),
         ({"top_score": RELEVANT}, set()),
-        ({"top_score": RELEVANT, "reply_mode": "none", "confidence": 0.0},
-         {Reason.UNSUPPORTED_ANSWER, Reason.LOW_CONFIDENCE}),
+        (
+            {"top_score": RELEVANT, "reply_mode": "none", "confidence": 0.0},
+            {Reason.UNSUPPORTED_ANSWER, Reason.LOW_CONFIDENCE},
+        ),
         # A verbatim quote is grounded: only LOW_CONFIDENCE can send it to a human.
         ({"top_score": RELEVANT, "reply_mode": "extract", "confidence": 0.2}, set()),
-        ({"top_score": RELEVANT, "reply_mode": "extract", "confidence": 0.1},
-         {Reason.LOW_CONFIDENCE}),
+        (
+            {"top_score": RELEVANT, "reply_mode": "extract", "confidence": 0.1},
+            {Reason.LOW_CONFIDENCE},
+        ),
         ({"top_score": RELEVANT, "reply_mode": "extract", "confidence": 0.45}, set()),
-        ({"top_score": RELEVANT, "reply_mode": "generated", "confidence": 0.1},
-         {Reason.LOW_CONFIDENCE}),
-        ({"top_score": RELEVANT, "reply_mode": "generated", "confidence": 0.8,
-          "supported_share": 0.3}, {Reason.UNSUPPORTED_ANSWER}),
+        (
+            {"top_score": RELEVANT, "reply_mode": "generated", "confidence": 0.1},
+            {Reason.LOW_CONFIDENCE},
+        ),
+        (
+            {
+                "top_score": RELEVANT,
+                "reply_mode": "generated",
+                "confidence": 0.8,
+                "supported_share": 0.3,
+            },
+            {Reason.UNSUPPORTED_ANSWER},
+        ),
         ({"top_score": RELEVANT, "reply_mode": "generated", "confidence": 0.8}, set()),
         ({"top_score": RELEVANT, "reply_mode": "faq", "confidence": 0.95}, set()),
     ],
@@ -344,10 +354,20 @@ def test_min_relevance_comes_from_settings() -> None:
         ("how do refunds work for annual plans", [], RELEVANT, "answer", ()),
         ("the app says E-104", [], RELEVANT, "answer", ()),
         ("agent", [], RELEVANT, "escalate", (Reason.HUMAN_REQUESTED,)),
-        ("any good pizza places near your portland office lol", [], 0.05, "escalate",
-         (Reason.NO_RELEVANT_CONTEXT,)),
-        ("this is fraud and my lawyer will be contacting you. i want to speak to a manager",
-         [], RELEVANT, "escalate", (Reason.HUMAN_REQUESTED, Reason.SENSITIVE_TOPIC)),
+        (
+            "any good pizza places near your portland office lol",
+            [],
+            0.05,
+            "escalate",
+            (Reason.NO_RELEVANT_CONTEXT,),
+        ),
+        (
+            "this is fraud and my lawyer will be contacting you. i want to speak to a manager",
+            [],
+            RELEVANT,
+            "escalate",
+            (Reason.HUMAN_REQUESTED, Reason.SENSITIVE_TOPIC),
+        ),
         # vague first messages are asked back, even when retrieval found little
         ("help", [], 0.05, "clarify", ()),
         ("router", [], RELEVANT, "clarify", ()),
@@ -356,11 +376,15 @@ def test_min_relevance_comes_from_settings() -> None:
         # ... but not with an identifier, enough words, or a conversation to lean on
         ("E-104", [], RELEVANT, "answer", ()),
         ("parental controls", [], RELEVANT, "answer", ()),
-        ("and the satellites?", answered("how long is the warranty on the r1 pro"), RELEVANT,
-         "answer", ()),
+        (
+            "and the satellites?",
+            answered("how long is the warranty on the r1 pro"),
+            RELEVANT,
+            "answer",
+            (),
+        ),
         # a vague message that asks for a person still escalates
-        ("human", [], 0.05, "escalate",
-         (Reason.NO_RELEVANT_CONTEXT, Reason.HUMAN_REQUESTED)),
+        ("human", [], 0.05, "escalate", (Reason.NO_RELEVANT_CONTEXT, Reason.HUMAN_REQUESTED)),
     ],
 )
 def test_decide(
@@ -403,8 +427,12 @@ def test_reasons_are_ordered_and_unique(policy: EscalationPolicy) -> None:
     )
     assert d.reasons == tuple(r for r in Reason if r in set(d.reasons))
     assert len(d.reasons) == len(set(d.reasons))
-    assert {Reason.NO_RELEVANT_CONTEXT, Reason.HUMAN_REQUESTED, Reason.FRUSTRATION,
-            Reason.SENSITIVE_TOPIC} <= set(d.reasons)
+    assert {
+        Reason.NO_RELEVANT_CONTEXT,
+        Reason.HUMAN_REQUESTED,
+        Reason.FRUSTRATION,
+        Reason.SENSITIVE_TOPIC,
+    } <= set(d.reasons)
 
 
 def test_more_evidence_means_more_confidence(policy: EscalationPolicy) -> None:
@@ -427,7 +455,9 @@ def test_suppress_ignores_reasons(policy: EscalationPolicy) -> None:
     )
     assert handed_back.action == "answer" and not handed_back.reasons
     partial = policy.decide(
-        "agent, this is useless", [], top_score=0.01,
+        "agent, this is useless",
+        [],
+        top_score=0.01,
         suppress=frozenset({Reason.HUMAN_REQUESTED}),
     )
     assert Reason.HUMAN_REQUESTED not in partial.reasons
@@ -456,7 +486,11 @@ def test_to_dict_is_json_ready(policy: EscalationPolicy) -> None:
     assert isinstance(first["matched"], list) and isinstance(first["detail"], str)
     assert 0 <= data["confidence"] <= 1
     assert Decision("answer").to_dict() == {
-        "action": "answer", "escalate": False, "reasons": [], "evidence": [], "confidence": 1.0
+        "action": "answer",
+        "escalate": False,
+        "reasons": [],
+        "evidence": [],
+        "confidence": 1.0,
     }
 
 
@@ -477,11 +511,16 @@ def test_kb_eval_message_signals_match_labels(policy: EscalationPolicy) -> None:
     answerable question fires one (retrieval-based reasons are measured by the bench)."""
     from pathlib import Path
 
-    from supportbot.evalset import load_questions
+    from evaluate.questions import load_questions
 
     root = Path(__file__).resolve().parent.parent
-    message_reasons = {Reason.HUMAN_REQUESTED, Reason.FRUSTRATION, Reason.SENSITIVE_TOPIC,
-                       Reason.ACCOUNT_SPECIFIC, Reason.REPEATED_FAILURE}
+    message_reasons = {
+        Reason.HUMAN_REQUESTED,
+        Reason.FRUSTRATION,
+        Reason.SENSITIVE_TOPIC,
+        Reason.ACCOUNT_SPECIFIC,
+        Reason.REPEATED_FAILURE,
+    }
     for q in load_questions(root / "kb" / "eval" / "questions.jsonl"):
         history = [Turn(t.role, t.content) for t in q.history]
         got = reasons(policy, q.question, history)

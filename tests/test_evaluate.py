@@ -1,4 +1,4 @@
-"""`supportbot eval` and supportbot.evaluate (hash embedder, scripted model, tiny KB)."""
+"""`supportbot eval` and evaluate.run (hash embedder, scripted model, tiny KB)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from supportbot import cli
-from supportbot.config import Settings
-from supportbot.evalset import load_questions
-from supportbot.evaluate import (
+from evaluate.questions import load_questions
+from evaluate.run import (
     EvalReport,
     QuestionResult,
     _summarise,
@@ -20,6 +18,8 @@ from supportbot.evaluate import (
     evaluate,
     percentile,
 )
+from supportbot import cli
+from supportbot.config import Settings
 from supportbot.generate import ScriptedGenerator
 
 cli._register_plugins()
@@ -32,18 +32,25 @@ FAQ_GOLD = [{"source": "faq.yaml", "question": "How long is the warranty?"}]
 
 QUESTIONS = [
     {"id": "a1", "question": WARRANTY_Q, "gold": FAQ_GOLD, "facts": ["2-year"]},
-    {"id": "a2", "question": WARRANTY_Q, "gold": FAQ_GOLD, "facts": ["lifetime"],
-     "history": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Hello!"}]},
-    {"id": "e1", "question": "I want to talk to a human agent right now, not a bot",
-     "decision": "escalate", "reasons": ["HUMAN_REQUESTED"]},
+    {
+        "id": "a2",
+        "question": WARRANTY_Q,
+        "gold": FAQ_GOLD,
+        "facts": ["lifetime"],
+        "history": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Hello!"}],
+    },
+    {
+        "id": "e1",
+        "question": "I want to talk to a human agent right now, not a bot",
+        "decision": "escalate",
+        "reasons": ["HUMAN_REQUESTED"],
+    },
 ]
 
 
 def write_questions(path: Path, rows: list[dict[str, object]] = QUESTIONS) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
-
-
 
 
 @pytest.fixture
@@ -102,8 +109,9 @@ def test_retrieval_only_generates_nothing(
     indexed: Settings, model: ScriptedGenerator, tmp_path: Path
 ) -> None:
     questions = load_questions(write_questions(tmp_path / "q.jsonl"))
-    settings = indexed.model_copy(update={"escalation": indexed.escalation.model_copy(
-        update={"enabled": True})})
+    settings = indexed.model_copy(
+        update={"escalation": indexed.escalation.model_copy(update={"enabled": True})}
+    )
     report = evaluate(questions, settings, retrieval_only=True)
     assert model.history == []
     assert report.retrieval_only and report.accuracy is None and report.total_p50 is None
@@ -117,13 +125,17 @@ def test_retrieval_only_generates_nothing(
 
 def test_confusion_and_escalation_scores() -> None:
     report = EvalReport("x", 5, False, "default", 700, True)
-    rows = [("answer", "handoff", ["LOW_CONFIDENCE"], []), ("answer", "generated", [], []),
-            ("clarify", "clarify", [], []), ("escalate", "handoff", ["FRUSTRATION"],
-                                             ["FRUSTRATION"]),
-            ("escalate", "generated", [], ["HUMAN_REQUESTED"])]
+    rows = [
+        ("answer", "handoff", ["LOW_CONFIDENCE"], []),
+        ("answer", "generated", [], []),
+        ("clarify", "clarify", [], []),
+        ("escalate", "handoff", ["FRUSTRATION"], ["FRUSTRATION"]),
+        ("escalate", "generated", [], ["HUMAN_REQUESTED"]),
+    ]
     for i, (expected, mode, reasons, labelled) in enumerate(rows):
-        report.rows.append(QuestionResult(str(i), expected, actual_decision(mode), mode,
-                                          labelled, reasons))
+        report.rows.append(
+            QuestionResult(str(i), expected, actual_decision(mode), mode, labelled, reasons)
+        )
     _summarise(report, [], [])
     assert report.confusion == {
         "answer": {"answer": 1, "clarify": 0, "escalate": 1},
@@ -138,20 +150,23 @@ def test_confusion_and_escalation_scores() -> None:
     assert report.per_reason["LOW_CONFIDENCE"]["precision"] == 0.0
     assert report.escalate_handled == 0.5
     assert percentile([3.0, 1.0, 2.0], 50) == 2.0 and percentile([], 95) is None
-    fails = check_thresholds([report], {"--min-escalation-recall": 0.9, "--min-accuracy": None,
-                                        "--max-false-escalation": 0.5})
+    fails = check_thresholds(
+        [report],
+        {"--min-escalation-recall": 0.9, "--min-accuracy": None, "--max-false-escalation": 0.5},
+    )
     assert len(fails) == 1 and "--min-escalation-recall" in fails[0]
 
 
-def test_cli_thresholds_fail_with_exit_1(
-    env: Path, kb_dir: Path, model: ScriptedGenerator
-) -> None:
-    res = runner.invoke(cli.app, ["eval", str(env), "--kb", str(kb_dir), "--retrieval-only",
-                                  "--min-recall5", "0.5"])
+def test_cli_thresholds_fail_with_exit_1(env: Path, kb_dir: Path, model: ScriptedGenerator) -> None:
+    res = runner.invoke(
+        cli.app, ["eval", str(env), "--kb", str(kb_dir), "--retrieval-only", "--min-recall5", "0.5"]
+    )
     assert res.exit_code == 0, res.output
     assert "recall@5" in res.stdout and "retrieval-only" in res.stdout
-    res = runner.invoke(cli.app, ["eval", str(env), "--retrieval-only", "--min-recall5", "1.01",
-                                  "--min-accuracy", "0.1"])
+    res = runner.invoke(
+        cli.app,
+        ["eval", str(env), "--retrieval-only", "--min-recall5", "1.01", "--min-accuracy", "0.1"],
+    )
     assert res.exit_code == 1
     assert "thresholds not met" in res.output
     assert "--min-recall5 1.01" in res.output and "--min-accuracy 0.1: not measured" in res.output
@@ -162,13 +177,15 @@ def test_cli_json_file_and_stdout(
     env: Path, kb_dir: Path, model: ScriptedGenerator, tmp_path: Path
 ) -> None:
     out = tmp_path / "report.json"
-    res = runner.invoke(cli.app, ["eval", str(env), "--kb", str(kb_dir), "--retrieval-only",
-                                  "--json", str(out)])
+    res = runner.invoke(
+        cli.app, ["eval", str(env), "--kb", str(kb_dir), "--retrieval-only", "--json", str(out)]
+    )
     assert res.exit_code == 0, res.output
     data = json.loads(out.read_text())
     assert data["configs"][0]["questions"] == 3 and len(data["configs"][0]["rows"]) == 3
-    res = runner.invoke(cli.app, ["eval", str(env), "--retrieval-only", "--json", "-",
-                                  "--limit", "2"])
+    res = runner.invoke(
+        cli.app, ["eval", str(env), "--retrieval-only", "--json", "-", "--limit", "2"]
+    )
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["configs"][0]["questions"] == 2  # stdout holds only JSON
 
@@ -186,9 +203,23 @@ def test_cli_compares_configs_side_by_side_and_plots(
 ) -> None:
     model.enqueue(GOOD, BAD, "", GOOD, GOOD, "")
     out, png = tmp_path / "r.json", tmp_path / "r.png"
-    res = runner.invoke(cli.app, ["eval", str(env), "--kb", str(kb_dir), "--context-tokens",
-                                  "300", "--context-tokens", "700", "--json", str(out),
-                                  "--plot", str(png)])
+    res = runner.invoke(
+        cli.app,
+        [
+            "eval",
+            str(env),
+            "--kb",
+            str(kb_dir),
+            "--context-tokens",
+            "300",
+            "--context-tokens",
+            "700",
+            "--json",
+            str(out),
+            "--plot",
+            str(png),
+        ],
+    )
     assert res.exit_code == 0, res.output
     configs = json.loads(out.read_text())["configs"]
     assert [c["label"] for c in configs] == ["ctx=300", "ctx=700"]

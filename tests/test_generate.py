@@ -13,8 +13,12 @@ from supportbot.generate import LlamaCppGenerator, PromptParts, ScriptedGenerato
 from supportbot.prompt import build_prompt
 from supportbot.types import Chunk, Hit
 
-PROMPT = PromptParts("Answer from the sources.", "[1] The sky is blue.", "What colour is the sky?",
-                     history=(("user", "hi"), ("assistant", "hello")))
+PROMPT = PromptParts(
+    "Answer from the sources.",
+    "[1] The sky is blue.",
+    "What colour is the sky?",
+    history=(("user", "hi"), ("assistant", "hello")),
+)
 
 
 class FakeLlama:
@@ -24,8 +28,12 @@ class FakeLlama:
 
     def create_chat_completion(self, **kw: Any) -> Any:
         self.calls.append(("chat", kw))
-        return iter([{"choices": [{"delta": {"content": "Blue"}}]},
-                     {"choices": [{"delta": {"content": " [1]."}}]}])
+        return iter(
+            [
+                {"choices": [{"delta": {"content": "Blue"}}]},
+                {"choices": [{"delta": {"content": " [1]."}}]},
+            ]
+        )
 
     def create_completion(self, **kw: Any) -> Any:
         self.calls.append(("completion", kw))
@@ -87,8 +95,10 @@ def test_scripted_generator_records_prompts_and_honours_stops() -> None:
 
 
 def test_prompt_budget_keeps_the_best_sources_that_fit() -> None:
-    hits = [Hit(Chunk(id=str(i), text=" ".join(["word"] * 50), source="s", title="T"), 0.5, i)
-            for i in range(1, 6)]
+    hits = [
+        Hit(Chunk(id=str(i), text=" ".join(["word"] * 50), source="s", title="T"), 0.5, i)
+        for i in range(1, 6)
+    ]
     parts, used = build_prompt("q", hits, lambda t: len(t.split()), budget=120)
     assert len(used) == 2 and parts.sources.startswith("[1] word") and "[3]" not in parts.sources
     parts, used = build_prompt("q", hits, lambda t: len(t.split()), budget=20)

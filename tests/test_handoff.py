@@ -26,22 +26,24 @@ import pytest
 
 from supportbot.config import HandoffSettings
 from supportbot.conversation import Turn
-from supportbot.errors import ConfigError
-from supportbot.handoff import (
-    BackgroundSink,
-    CallbackSink,
+from supportbot.errors import ConfigError, HandoffError, HandoffNotFound
+from supportbot.factory import build_sinks
+from supportbot.handoff.packet import (
     HandoffPacket,
-    HandoffSink,
-    SqliteHandoffQueue,
-    WebhookSink,
     build_packet,
-    build_sinks,
-    deliver_packet,
     extract_customer_fields,
     priority_for,
     summarize,
 )
-from supportbot.redact import find_pii, luhn_valid, mask, redact
+from supportbot.handoff.queue import SqliteHandoffQueue
+from supportbot.handoff.sinks import (
+    BackgroundSink,
+    CallbackSink,
+    HandoffSink,
+    WebhookSink,
+    deliver_packet,
+)
+from supportbot.safety.redact import find_pii, luhn_valid, mask, redact
 from supportbot.types import Chunk, Hit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -554,7 +556,7 @@ def test_summary_is_the_first_substantive_question_and_the_latest() -> None:
 
 
 class FakeReason(str, Enum):  # noqa: UP042 - like the policy's Reason, str() is not .value
-    """Stands in for supportbot.escalate.Reason (a str Enum)."""
+    """Stands in for supportbot.escalation.policy.Reason (a str Enum)."""
 
     SENSITIVE_TOPIC = "SENSITIVE_TOPIC"
     FRUSTRATION = "FRUSTRATION"
@@ -671,9 +673,9 @@ def test_packet_round_trips_through_json() -> None:
     data = json.loads(json.dumps(packet.to_dict()))
     assert HandoffPacket.from_dict(data) == packet
     assert HandoffPacket.from_json(packet.to_json()) == packet
-    with pytest.raises(ValueError, match="status"):
+    with pytest.raises(HandoffError, match="status"):
         HandoffPacket.from_dict({**data, "status": "lost"})
-    with pytest.raises(ValueError, match="summary"):
+    with pytest.raises(HandoffError, match="summary"):
         HandoffPacket.from_dict({k: v for k, v in data.items() if k != "summary"})
 
 
@@ -770,9 +772,9 @@ def test_queue_status_updates(tmp_path: Path, queue: SqliteHandoffQueue) -> None
     queue.deliver(newer)
     assert queue.get_by_conversation("c1") == newer
     queue.update_status(b.id, "handed_back", agent="kim")
-    with pytest.raises(ValueError, match="status"):
+    with pytest.raises(HandoffError, match="status"):
         queue.update_status(b.id, "done")
-    with pytest.raises(KeyError):
+    with pytest.raises(HandoffNotFound):
         queue.update_status("missing", "claimed")
     reopened = SqliteHandoffQueue(tmp_path / "handoffs.db")
     assert {p.id: (p.status, p.agent) for p in reopened.list()} == {
@@ -791,23 +793,11 @@ def test_queue_status_updates(tmp_path: Path, queue: SqliteHandoffQueue) -> None
     assert row[:3] == ("resolved", "high", "sam") and row[3] <= row[4]
 
 
-def test_agent_messages_reach_the_conversation(queue: SqliteHandoffQueue) -> None:
-    first = queue.add_agent_message("c1", "sam", "Hi, I'm Sam from Brightwave.")
-    queue.add_agent_message("c2", "kim", "other conversation")
-    time.sleep(0.01)
-    second = queue.add_agent_message("c1", "sam", "Please unplug the adapter.")
-    assert [m.text for m in queue.agent_messages("c1")] == [first.text, second.text]
-    assert [m.text for m in queue.agent_messages("c1", since_ts=first.ts)] == [second.text]
-    assert queue.agent_messages("c1", since_ts=second.ts) == []
-    assert queue.agent_messages("nobody") == []
-
-
 def test_queue_is_thread_safe(queue: SqliteHandoffQueue) -> None:
     def work(n: int) -> None:
         for i in range(10):
             queue.deliver(_simple(f"c{n}-{i}", ["LOW_CONFIDENCE"]))
             queue.deliver(_simple(f"c{n}-{i}", ["LOW_CONFIDENCE"]))  # duplicate
-            queue.add_agent_message(f"c{n}", "sam", str(i))
 
     threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
     for t in threads:
@@ -815,7 +805,6 @@ def test_queue_is_thread_safe(queue: SqliteHandoffQueue) -> None:
     for t in threads:
         t.join()
     assert len(queue.list()) == 40
-    assert [m.text for m in queue.agent_messages("c2")] == [str(i) for i in range(10)]
 
 
 # -- webhook against a real HTTP server ------------------------------------------------
@@ -917,7 +906,7 @@ def test_webhook_dead_letters_and_redelivers(
 ) -> None:
     server = helpdesk(default=503)
     db = tmp_path / "dead.db"
-    sink = WebhookSink(server.url, retries=2, backoff=0.01, dead_letter=db)
+    sink = WebhookSink(server.url, retries=2, backoff=0.01, dead_letter=SqliteHandoffQueue(db))
     packet = _packet()
     sink.deliver(packet)  # does not raise
     assert len(server.requests) == 3
@@ -995,9 +984,9 @@ def test_webhook_honours_retry_after_with_a_cap(
 
 
 def test_webhook_needs_a_url(queue: SqliteHandoffQueue) -> None:
-    with pytest.raises(ValueError, match="URL"):
+    with pytest.raises(ConfigError, match="URL"):
         WebhookSink("", dead_letter=queue)
-    with pytest.raises(ValueError, match="http"):
+    with pytest.raises(ConfigError, match="http"):
         WebhookSink("ftp://127.0.0.1/x", dead_letter=queue)
 
 
@@ -1062,10 +1051,8 @@ def test_deliver_packet_survives_a_failing_sink(queue: SqliteHandoffQueue) -> No
 
 
 def test_build_sinks(tmp_path: Path, helpdesk: Callable[..., Helpdesk]) -> None:
-    path = tmp_path / "q.db"
-    [only] = build_sinks(HandoffSettings(), path)
-    assert isinstance(only, SqliteHandoffQueue) and only.path == path
-    assert isinstance(only, HandoffSink)
+    queue = SqliteHandoffQueue(tmp_path / "q.db")
+    assert build_sinks(HandoffSettings(), queue) == []  # the queue itself is no extra sink
 
     server = helpdesk(default=500)
     settings = HandoffSettings(
@@ -1077,24 +1064,26 @@ def test_build_sinks(tmp_path: Path, helpdesk: Callable[..., Helpdesk]) -> None:
         webhook_timeout=2,
     )
     got: list[HandoffPacket] = []
-    sinks = build_sinks(settings, path, callback=got.append)
-    assert [type(s) for s in sinks] == [SqliteHandoffQueue, WebhookSink, CallbackSink]
-    web = sinks[1]
+    sinks = build_sinks(settings, queue, callback=got.append)
+    assert [type(s) for s in sinks] == [BackgroundSink, CallbackSink]
+    assert all(isinstance(s, HandoffSink) for s in sinks)
+    background = sinks[0]
+    assert isinstance(background, BackgroundSink)
+    web = background.inner
     assert isinstance(web, WebhookSink)
     assert (web.secret, web.retries, web.backoff, web.timeout) == ("x", 0, 0.01, 2)
     packet = _packet()
     deliver_packet(packet, sinks)
-    queue = sinks[0]
-    assert isinstance(queue, SqliteHandoffQueue)
-    assert queue.list() == [packet] and got == [packet]
+    assert background.join(5)
+    assert got == [packet]
     assert [d.packet for d in queue.dead_letters()] == [packet]  # webhook failed: same db
 
     with pytest.raises(ConfigError, match="webhook_url"):
-        build_sinks(HandoffSettings(sinks=["webhook"]), path)
+        build_sinks(HandoffSettings(sinks=["webhook"]), queue)
     with pytest.raises(ConfigError, match="callback"):
-        build_sinks(HandoffSettings(sinks=["callback"]), path)
+        build_sinks(HandoffSettings(sinks=["callback"]), queue)
     with pytest.raises(ConfigError, match="webhook_url"):
-        build_sinks(HandoffSettings(sinks=["webhook"], webhook_url="not a url"), path)
+        build_sinks(HandoffSettings(sinks=["webhook"], webhook_url="not a url"), queue)
 
 
 def test_delivery_logs_carry_no_pii(
@@ -1106,7 +1095,7 @@ def test_delivery_logs_carry_no_pii(
         raise ValueError(f"cannot file ticket for {p.customer_fields}")
 
     packet = _packet()
-    with caplog.at_level(logging.INFO, logger="supportbot.handoff"):
+    with caplog.at_level(logging.INFO, logger="supportbot.handoff.packet"):
         deliver_packet(
             packet,
             [queue, WebhookSink(server.url, backoff=0.01, dead_letter=queue), CallbackSink(broken)],

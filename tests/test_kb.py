@@ -7,15 +7,23 @@ from functools import cache
 from pathlib import Path
 
 import pytest
-
 from conftest import KB_DOCS, ROOT
+
+from evaluate.questions import load_questions
 from ingest.load import Document, load_document
 from supportbot.config import IngestSettings
-from supportbot.evalset import load_questions
 
 QUESTIONS = ROOT / "kb" / "eval" / "questions.jsonl"
-REASONS = {"NO_RELEVANT_CONTEXT", "UNSUPPORTED_ANSWER", "LOW_CONFIDENCE", "HUMAN_REQUESTED",
-           "FRUSTRATION", "REPEATED_FAILURE", "SENSITIVE_TOPIC", "ACCOUNT_SPECIFIC"}
+REASONS = {
+    "NO_RELEVANT_CONTEXT",
+    "UNSUPPORTED_ANSWER",
+    "LOW_CONFIDENCE",
+    "HUMAN_REQUESTED",
+    "FRUSTRATION",
+    "REPEATED_FAILURE",
+    "SENSITIVE_TOPIC",
+    "ACCOUNT_SPECIFIC",
+}
 
 
 @cache

@@ -19,22 +19,29 @@ from supportbot import RateLimited, SupportBot
 from supportbot.config import Settings
 from supportbot.conversation import MemoryConversationStore
 from supportbot.embed import HashEmbedder
-from supportbot.errors import ModelError
-from supportbot.factory import build_store
+from supportbot.errors import InputError, ModelError
+from supportbot.factory import build, build_store
 from supportbot.generate import OpenAIGenerator, PromptParts, ScriptedGenerator
-from supportbot.hygiene import InputError
-from supportbot.ratelimit import RateLimiter
+from supportbot.safety.ratelimit import RateLimiter
 
 
-def _bot(settings: Settings, kb_dir: Path, gen: ScriptedGenerator, **conversation: object
-         ) -> SupportBot:
-    settings = settings.model_copy(update={
-        "escalation": settings.escalation.model_copy(update={"enabled": False}),
-        "conversation": settings.conversation.model_copy(update=conversation),
-    })
+def _bot(
+    settings: Settings, kb_dir: Path, gen: ScriptedGenerator, **conversation: object
+) -> SupportBot:
+    settings = settings.model_copy(
+        update={
+            "escalation": settings.escalation.model_copy(update={"enabled": False}),
+            "conversation": settings.conversation.model_copy(update=conversation),
+        }
+    )
     run_ingest([kb_dir], settings)
-    return SupportBot(HashEmbedder(64), build_store(settings), gen, MemoryConversationStore(),
-                      settings)
+    return build(
+        settings,
+        embedder=HashEmbedder(64),
+        store=build_store(settings),
+        generator=gen,
+        conversations=MemoryConversationStore(),
+    ).bot
 
 
 class FakeClock:
@@ -71,7 +78,7 @@ def test_history_turns_bounds_what_the_prompt_sees(settings: Settings, kb_dir: P
     assert last[0][1] == "question 1 about charging the widget"
     assert not any("question 0" in text for _, text in last)
     # ... while the conversation (what a human agent gets) keeps every turn.
-    assert len(bot.conversations.history("c1")) == 6
+    assert len(bot.history("c1")) == 6
 
 
 def test_rate_limit_per_conversation_refuses_before_any_work(
@@ -79,21 +86,21 @@ def test_rate_limit_per_conversation_refuses_before_any_work(
 ) -> None:
     gen = ScriptedGenerator()
     bot = _bot(settings, kb_dir, gen)  # the defaults: 10 messages per 60 seconds
-    assert (bot.rate_limiter.limit, bot.rate_limiter.window) == (10, 60.0)
+    assert (bot._rate_limiter.limit, bot._rate_limiter.window) == (10, 60.0)
     clock = FakeClock()
-    bot.rate_limiter = RateLimiter(3, 60.0, clock=clock)
+    bot._rate_limiter = RateLimiter(3, 60.0, clock=clock)
     for n in range(3):
         gen.enqueue("A full charge takes 90 minutes [1].")
         bot.ask(f"charging the widget {n}", conversation_id="c1")
         clock.now += 10
     calls = {"retrieve": 0}
-    original = bot.retriever.retrieve
+    original = bot._retriever.retrieve
 
     def counting(*args: object, **kwargs: object) -> object:
         calls["retrieve"] += 1
         return original(*args, **kwargs)  # type: ignore[arg-type]
 
-    bot.retriever.retrieve = counting  # type: ignore[method-assign]
+    bot._retriever.retrieve = counting  # type: ignore[method-assign]
     with pytest.raises(RateLimited) as err:
         bot.ask("and again?", conversation_id="c1")
     assert isinstance(err.value, InputError)  # the chat CLI and the UI show it and go on
@@ -101,7 +108,7 @@ def test_rate_limit_per_conversation_refuses_before_any_work(
     assert "Please wait 30 seconds" in str(err.value)  # the first message leaves at t+60
     assert err.value.retry_after == pytest.approx(30.0)
     assert calls["retrieve"] == 0 and len(gen.history) == 3
-    assert len(bot.conversations.history("c1")) == 6  # the refused message is not recorded
+    assert len(bot.history("c1")) == 6  # the refused message is not recorded
     gen.enqueue("A full charge takes 90 minutes [1].")
     bot.ask("charging the widget", conversation_id="c2")  # another customer is unaffected
     clock.now += 30
@@ -109,13 +116,13 @@ def test_rate_limit_per_conversation_refuses_before_any_work(
     assert bot.ask("charging the widget again", conversation_id="c1").mode == "generated"
 
 
-def test_rate_limit_defaults_apply_through_the_settings(settings: Settings,
-                                                       kb_dir: Path) -> None:
+def test_rate_limit_defaults_apply_through_the_settings(settings: Settings, kb_dir: Path) -> None:
     bot = _bot(settings, kb_dir, ScriptedGenerator(["Charge it [1]."] * 20))
     for n in range(10):  # a fast human: ten messages within seconds
         bot.ask(f"charging {n}", conversation_id="c1")
-    with pytest.raises(RateLimited, match=r"10 messages per 60 seconds\). Please wait \d+ s"
-                       ) as err:
+    with pytest.raises(
+        RateLimited, match=r"10 messages per 60 seconds\). Please wait \d+ s"
+    ) as err:
         bot.ask("charging 10", conversation_id="c1")
     assert 30 < err.value.retry_after <= 60  # the first of the ten leaves the window then
 
@@ -145,11 +152,13 @@ def test_rate_limiter_is_thread_safe_and_forgets_idle_conversations() -> None:
 # -- ingestion ---------------------------------------------------------------------------
 
 
-def test_max_file_mb_refuses_a_large_file_and_ingests_the_rest(settings: Settings,
-                                                                kb_dir: Path) -> None:
+def test_max_file_mb_refuses_a_large_file_and_ingests_the_rest(
+    settings: Settings, kb_dir: Path
+) -> None:
     (kb_dir / "huge.md").write_text("# Huge\n\n" + "words and more words " * 2000)
-    settings = settings.model_copy(update={"ingest": settings.ingest.model_copy(
-        update={"max_file_mb": 0.02})})
+    settings = settings.model_copy(
+        update={"ingest": settings.ingest.model_copy(update={"max_file_mb": 0.02})}
+    )
     report = run_ingest([kb_dir], settings)
     (failed,) = report.failed
     assert failed.source == "huge.md"
@@ -160,8 +169,9 @@ def test_max_file_mb_refuses_a_large_file_and_ingests_the_rest(settings: Setting
 
 def test_max_pdf_pages_refuses_a_long_pdf(settings: Settings, kb_dir: Path) -> None:
     make_pdf(kb_dir / "long.pdf", {f"Chapter {n}": f"Text of chapter {n}." for n in range(3)})
-    settings = settings.model_copy(update={"ingest": settings.ingest.model_copy(
-        update={"max_pdf_pages": 2})})
+    settings = settings.model_copy(
+        update={"ingest": settings.ingest.model_copy(update={"max_pdf_pages": 2})}
+    )
     report = run_ingest([kb_dir], settings)
     (failed,) = report.failed
     assert failed.source == "long.pdf"
@@ -174,12 +184,15 @@ def test_max_pdf_pages_refuses_a_long_pdf(settings: Settings, kb_dir: Path) -> N
 
 @pytest.mark.model
 def test_max_tokens_stops_the_real_model_with_a_notice(kb_index: Settings) -> None:
-    settings = kb_index.model_copy(update={
-        "llm": kb_index.llm.model_copy(update={"max_tokens": 8}),
-        "escalation": kb_index.escalation.model_copy(update={"enabled": False})})
+    settings = kb_index.model_copy(
+        update={
+            "llm": kb_index.llm.model_copy(update={"max_tokens": 8}),
+            "escalation": kb_index.escalation.model_copy(update={"enabled": False}),
+        }
+    )
     bot = SupportBot.from_settings(settings)
     reply = bot.ask("how do I set up ethernet backhaul between my router and satellite?")
-    assert 0 < bot.generator.count_tokens(reply.raw_answer) <= 8
+    assert 0 < bot._generator.count_tokens(reply.trace.raw_answer) <= 8
     assert reply.verified
     (notice,) = reply.notices
     assert "length limit for one answer (8 tokens)" in notice
@@ -192,24 +205,27 @@ def test_generation_timeout_stops_the_real_model_and_keeps_the_text(kb_index: Se
     quiet = kb_index.escalation.model_copy(update={"enabled": False})
     full_bot = SupportBot.from_settings(kb_index.model_copy(update={"escalation": quiet}))
     full = full_bot.ask(question)
-    llama = full_bot.generator.llama  # type: ignore[attr-defined]
+    llama = full_bot._generator.llama  # type: ignore[attr-defined]
     evaluated_full = llama.n_tokens  # prompt + every generated token
-    assert full.notices == [] and full_bot.generator.count_tokens(full.raw_answer) >= 10
+    assert full.notices == [] and full_bot._generator.count_tokens(full.trace.raw_answer) >= 10
 
-    settings = kb_index.model_copy(update={
-        "escalation": quiet,
-        "llm": kb_index.llm.model_copy(update={"generation_timeout": 0.001})})
+    settings = kb_index.model_copy(
+        update={
+            "escalation": quiet,
+            "llm": kb_index.llm.model_copy(update={"generation_timeout": 0.001}),
+        }
+    )
     bot = SupportBot.from_settings(settings)
-    assert bot.generator.llama is llama  # one model per process
+    assert bot._generator.llama is llama  # one model per process
     cut = bot.ask(question)
     assert llama.n_tokens <= evaluated_full - 8  # llama.cpp stopped, it did not run on
-    assert cut.raw_answer and full.raw_answer.startswith(cut.raw_answer)
+    assert cut.trace.raw_answer and full.trace.raw_answer.startswith(cut.trace.raw_answer)
     assert cut.mode in ("generated", "extract") and cut.verified
     (notice,) = cut.notices
     assert "cut off" in notice and "0.001-second limit" in notice
     assert "Ask a shorter, more specific question" in notice
-    assert not bot.generator._lock.locked()  # type: ignore[attr-defined]
-    assert full_bot.ask(question).raw_answer == full.raw_answer  # the model is fine after
+    assert not bot._generator._lock.locked()  # type: ignore[attr-defined]
+    assert full_bot.ask(question).raw_answer == full.trace.raw_answer  # the model is fine after
 
 
 def test_remote_server_timeout_names_the_setting() -> None:
@@ -220,8 +236,11 @@ def test_remote_server_timeout_names_the_setting() -> None:
     started = time.perf_counter()
     try:
         with pytest.raises(ModelError) as err:
-            list(OpenAIGenerator(url, timeout=0.5).stream(PromptParts("Answer.", "[1] x", "?"),
-                                                          8, []))
+            list(
+                OpenAIGenerator(url, timeout=0.5).stream(
+                    PromptParts("Answer.", "[1] x", "?"), 8, []
+                )
+            )
     finally:
         listener.close()
     assert time.perf_counter() - started < 5

@@ -3,10 +3,11 @@
 from pathlib import Path
 
 import pytest
-
 from conftest import FAQ_YAML, GUIDE_HTML, MANUAL_MD, make_pdf
-from ingest.load import FileRejected, load_document
+
+from ingest.load import load_document
 from supportbot.config import IngestSettings
+from supportbot.errors import FileRejected
 
 CFG = IngestSettings()
 
@@ -38,14 +39,19 @@ def test_html_sections_drop_navigation_scripts_and_styles(tmp_path: Path) -> Non
 
 
 def test_pdf_sections_come_from_the_outline_with_pages(tmp_path: Path) -> None:
-    p = make_pdf(tmp_path / "t.pdf", {
-        "Error W-42 overheating": "Let the widget cool for 10 minutes.",
-        "Returns and refunds": "Returns are accepted within 30 days.",
-    })
+    p = make_pdf(
+        tmp_path / "t.pdf",
+        {
+            "Error W-42 overheating": "Let the widget cool for 10 minutes.",
+            "Returns and refunds": "Returns are accepted within 30 days.",
+        },
+    )
     doc = load_document(p, CFG)
     assert doc.title == "Widget Troubleshooting"
     assert [(s.headings, s.page) for s in doc.sections] == [
-        (("Error W-42 overheating",), 1), (("Returns and refunds",), 2)]
+        (("Error W-42 overheating",), 1),
+        (("Returns and refunds",), 2),
+    ]
     assert "10 minutes" in doc.sections[0].text
     assert "Error W-42" not in doc.sections[0].text  # the heading line is not body text
 

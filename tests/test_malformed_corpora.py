@@ -36,8 +36,9 @@ from bench.malformed import (
 )
 from ingest import run_ingest
 from ingest.isolate import ParseWorker
-from ingest.load import FileRejected, load_document, load_pdf
+from ingest.load import load_document, load_pdf
 from supportbot.config import IngestSettings, Settings
+from supportbot.errors import FileRejected
 from supportbot.generate import ScriptedGenerator
 
 

@@ -107,7 +107,7 @@ socket.create_connection, socket.getaddrinfo = create_connection, getaddrinfo
 socket.gethostbyname, socket.gethostbyname_ex = gethostbyname, gethostbyname_ex
 '''
 
-SCENARIO = r'''
+SCENARIO = r"""
 import json, os, re, socket, sys
 sys.path.insert(0, os.environ["GUARD_DIR"])
 import offline_guard  # before any other import
@@ -126,11 +126,12 @@ out["ingest"] = {"ok": report.ok, "added": report.count("added"),
                  "embedded": report.chunks_embedded}
 bot = SupportBot.from_settings(settings)
 answer = bot.ask("how do I set up ethernet backhaul between my router and satellite?")
-out["answer"] = {"mode": answer.mode, "raw": answer.raw_answer, "citations": len(answer.citations)}
+out["answer"] = {"mode": answer.mode, "raw": answer.trace.raw_answer,
+                 "citations": len(answer.citations)}
 human = bot.ask("this is useless, I want to talk to a real person now", conversation_id="c2")
 out["handoff"] = {"mode": human.mode, "id": human.handoff_id,
                   "queued": [p.id for p in bot.handoffs(status="open")]}
-out["chroma_telemetry"] = bot.store.client.get_settings().anonymized_telemetry
+out["chroma_telemetry"] = bot._retriever.store.client.get_settings().anonymized_telemetry
 out["env"] = {v: os.environ.get(v) for v in os.environ["CHECK_VARS"].split(",")}
 
 if os.environ.get("APP_FILE"):
@@ -158,12 +159,15 @@ for call in (lambda: socket.create_connection(("192.0.2.1", 80), timeout=1),
 out["controls"] = controls
 out["control_attempts"] = len(offline_guard.ATTEMPTS) - len(out["attempts"])
 print("RESULT " + json.dumps(out))
-'''
+"""
 
 
 def _child_env(data: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in TELEMETRY_VARS and not k.startswith("SUPPORTBOT_")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in TELEMETRY_VARS and not k.startswith("SUPPORTBOT_")
+    }
     env.update(SUPPORTBOT_DATA_DIR=str(data), PYTHONPATH=str(ROOT), **extra)
     return env
 
@@ -171,7 +175,7 @@ def _child_env(data: Path, **extra: str) -> dict[str, str]:
 def _result(proc: subprocess.CompletedProcess[str]) -> dict[str, object]:
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
     assert proc.returncode == 0 and line, f"rc={proc.returncode}\n{proc.stdout}\n{proc.stderr}"
-    return json.loads(line[len("RESULT "):])  # type: ignore[no-any-return]
+    return json.loads(line[len("RESULT ") :])  # type: ignore[no-any-return]
 
 
 @pytest.mark.model
@@ -180,10 +184,21 @@ def test_nothing_tries_the_network_ingest_answer_handoff_and_web_ui(tmp_path: Pa
     guard_dir.mkdir()
     (guard_dir / "offline_guard.py").write_text(GUARD)
     (guard_dir / "scenario.py").write_text(SCENARIO)
-    env = _child_env(tmp_path / "data", GUARD_DIR=str(guard_dir), KB_DOCS=str(KB_DOCS),
-                     CHECK_VARS=",".join(TELEMETRY_VARS), APP_FILE=str(APP))
-    proc = subprocess.run([sys.executable, str(guard_dir / "scenario.py")], cwd=tmp_path,
-                          env=env, capture_output=True, text=True, timeout=600)
+    env = _child_env(
+        tmp_path / "data",
+        GUARD_DIR=str(guard_dir),
+        KB_DOCS=str(KB_DOCS),
+        CHECK_VARS=",".join(TELEMETRY_VARS),
+        APP_FILE=str(APP),
+    )
+    proc = subprocess.run(
+        [sys.executable, str(guard_dir / "scenario.py")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     out = _result(proc)
 
     assert out["modules_before"] == []  # every heavy library was first imported under guard
@@ -198,7 +213,8 @@ def test_nothing_tries_the_network_ingest_answer_handoff_and_web_ui(tmp_path: Pa
     assert "E-104" in app["shown"] and "your reference is #" in app["shown"].lower(), app  # type: ignore[index]
 
     assert out["attempts"] == [], "\n\n".join(
-        f"{a['call']} {a['address']}\n{a['stack']}" for a in out["attempts"])  # type: ignore[union-attr, index]
+        f"{a['call']} {a['address']}\n{a['stack']}" for a in out["attempts"]
+    )  # type: ignore[union-attr, index]
     # The guard works: both controls were refused and recorded.
     assert out["control_attempts"] == 2
     assert all("refused by the offline test" in c for c in out["controls"])  # type: ignore[union-attr]
@@ -235,19 +251,34 @@ def test_cli_ingests_and_answers_in_a_network_namespace_without_a_route(tmp_path
     supportbot = [sys.executable, "-c", "from supportbot.cli import main; main()"]
 
     def offline(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["unshare", "-n", *supportbot, *args], cwd=tmp_path, env=env,
-                              capture_output=True, text=True, timeout=300)
+        return subprocess.run(
+            ["unshare", "-n", *supportbot, *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
 
-    net = subprocess.run(["unshare", "-n", sys.executable, "-c",
-                          "import socket; socket.create_connection(('192.0.2.1', 80), 2)"],
-                         capture_output=True, text=True)
+    net = subprocess.run(
+        [
+            "unshare",
+            "-n",
+            sys.executable,
+            "-c",
+            "import socket; socket.create_connection(('192.0.2.1', 80), 2)",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert net.returncode != 0 and "unreachable" in net.stderr.lower(), net.stderr  # no route
 
     ingested = offline("ingest", str(kb), "--json")
     assert ingested.returncode == 0, ingested.stdout + ingested.stderr
     assert json.loads(ingested.stdout)["summary"]["added"] == 1
-    asked = offline("ask", "which firmware fixed false E-109 overheating warnings on the O1?",
-                    "--json")
+    asked = offline(
+        "ask", "which firmware fixed false E-109 overheating warnings on the O1?", "--json"
+    )
     assert asked.returncode == 0, asked.stdout + asked.stderr
     reply = json.loads(asked.stdout)
     assert reply["answer"] and reply["mode"] in ("generated", "extract"), reply

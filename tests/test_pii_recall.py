@@ -22,14 +22,14 @@ from bench.pii_recall import (
     measure_recall,
 )
 from ingest import run_ingest
-from supportbot.api import SupportBot
+from supportbot.bot import SupportBot
 from supportbot.config import Settings
 from supportbot.conversation import MemoryConversationStore
 from supportbot.embed import HashEmbedder
-from supportbot.factory import build_store
+from supportbot.factory import Services, build
 from supportbot.generate import ScriptedGenerator
-from supportbot.handoff import HandoffPacket
-from supportbot.redact import find_pii
+from supportbot.handoff.packet import HandoffPacket
+from supportbot.safety.redact import find_pii
 
 PER_TYPE = 120
 SEED = 7  # not the bench's seed: other values than the ones the README figures come from
@@ -91,7 +91,7 @@ def _conversation(cases: list[Case]) -> tuple[list[str], list[str]]:
 
 def _bot(
     kb_dir: Path, tmp_path: Path, redact_pii: bool, delivered: list[HandoffPacket]
-) -> SupportBot:
+) -> Services:
     settings = Settings(
         data_dir=tmp_path / "data",
         embedding={"backend": "hash"},
@@ -101,13 +101,12 @@ def _bot(
     run_ingest([kb_dir], settings)
     gen = ScriptedGenerator()
     gen.enqueue(*["Restart the router and wait two minutes [1]."] * 4)
-    return SupportBot(
-        HashEmbedder(64),
-        build_store(settings),
-        gen,
-        MemoryConversationStore(),
+    return build(
         settings,
-        on_handoff=delivered.append,
+        delivered.append,
+        embedder=HashEmbedder(64),
+        generator=gen,
+        conversations=MemoryConversationStore(),
     )
 
 
@@ -125,10 +124,11 @@ def test_handoff_packet_carries_no_pii_value(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     delivered: list[HandoffPacket] = []
-    bot = _bot(kb_dir, tmp_path, True, delivered)
+    services = _bot(kb_dir, tmp_path, True, delivered)
+    bot, desk = services.bot, services.desk
     messages, values = _conversation(cases)
     handoff_id = _hand_over(bot, messages)
-    (packet,) = bot.handoffs(status="open")
+    (packet,) = desk.handoffs(status="open")
     assert packet.id == handoff_id and [p.id for p in delivered] == [handoff_id]
     assert len([t for t in packet.transcript if t["role"] == "user"]) == len(messages)
     for body in (packet.to_json(), delivered[0].to_json(), caplog.text):
@@ -143,7 +143,7 @@ def test_handoff_packet_carries_no_pii_value(
     for kind in ("EMAIL", "PHONE", "CARD", "IBAN", "IP", "SSN", "NATIONAL_ID", "ADDRESS"):
         assert f"[{kind}]" in details
     # the raw transcript stays in the local conversation store
-    raw = " ".join(t.text for t in bot.conversations.history("pii-1"))
+    raw = " ".join(t.text for t in bot.history("pii-1"))
     assert all(v in raw for v in values)
 
 
@@ -151,10 +151,11 @@ def test_keep_setting_leaves_the_values_in_the_packet(
     kb_dir: Path, tmp_path: Path, cases: list[Case]
 ) -> None:
     delivered: list[HandoffPacket] = []
-    bot = _bot(kb_dir, tmp_path, False, delivered)
+    services = _bot(kb_dir, tmp_path, False, delivered)
+    bot, desk = services.bot, services.desk
     messages, values = _conversation(cases)
     _hand_over(bot, messages)
-    (packet,) = bot.handoffs(status="open")
+    (packet,) = desk.handoffs(status="open")
     body = json.dumps(packet.to_dict(), ensure_ascii=False)
     missing = [v for v in values if v not in body]
     assert missing == []

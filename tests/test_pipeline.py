@@ -21,8 +21,11 @@ from supportbot.retrieve import DenseRetriever
 
 
 def _texts(settings: Settings) -> list[str]:
-    return [doc for _, doc, meta, _ in build_store(settings).iter_records(False)
-            if meta["record"] == "passage"]
+    return [
+        doc
+        for _, doc, meta, _ in build_store(settings).iter_records(False)
+        if meta["record"] == "passage"
+    ]
 
 
 def test_first_run_indexes_everything_with_provenance(kb_dir: Path, settings: Settings) -> None:
@@ -93,8 +96,10 @@ def test_dry_run_writes_nothing(kb_dir: Path, settings: Settings) -> None:
     (kb_dir / "faq.yaml").unlink()
     (kb_dir / "new.md").write_text("# New\n\nFresh text.")
     plan = run_ingest([kb_dir], settings, dry_run=True)
-    assert {(f.source, f.status) for f in plan.files} >= {("faq.yaml", "removed"),
-                                                           ("new.md", "added")}
+    assert {(f.source, f.status) for f in plan.files} >= {
+        ("faq.yaml", "removed"),
+        ("new.md", "added"),
+    }
     assert "faq.yaml" in build_store(settings).files()
 
 
@@ -154,11 +159,17 @@ def test_concurrent_ingest_processes_do_not_interleave(kb_dir: Path, tmp_path: P
     """Two real processes against one store: both finish, the index stays whole."""
     for i in range(30):
         (kb_dir / f"extra{i}.md").write_text(f"# Extra {i}\n\n" + f"Paragraph {i}. " * 50)
-    env = {**os.environ, "SUPPORTBOT_DATA_DIR": str(tmp_path / "data"),
-           "SUPPORTBOT_EMBEDDING__BACKEND": "hash", "SUPPORTBOT_INGEST__LOCK_TIMEOUT": "60"}
+    env = {
+        **os.environ,
+        "SUPPORTBOT_DATA_DIR": str(tmp_path / "data"),
+        "SUPPORTBOT_EMBEDDING__BACKEND": "hash",
+        "SUPPORTBOT_INGEST__LOCK_TIMEOUT": "60",
+    }
     cmd = [sys.executable, "-m", "ingest", str(kb_dir), "--json"]
-    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-             for _ in range(2)]
+    procs = [
+        subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(2)
+    ]
     for p in procs:
         p.wait(timeout=120)
         assert p.returncode == 0, p.stderr.read()
@@ -197,11 +208,11 @@ def test_kill_9_mid_run_leaves_a_consistent_index_that_the_next_run_completes(
     data = tmp_path / "data"
     script = tmp_path / "killer.py"
     script.write_text(KILLER)
-    proc = subprocess.run([sys.executable, str(script), str(kb_dir), str(data)],
-                          capture_output=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, str(script), str(kb_dir), str(data)], capture_output=True, timeout=120
+    )
     assert proc.returncode == -signal.SIGKILL
-    settings = Settings(data_dir=data, embedding={"backend": "hash"},
-                        store={"write_batch_size": 8})
+    settings = Settings(data_dir=data, embedding={"backend": "hash"}, store={"write_batch_size": 8})
     store = build_store(settings)
     assert 0 < store.count()
     problems = verify_index(store).problems

@@ -6,12 +6,12 @@ import math
 from pathlib import Path
 
 import pytest
-
 from conftest import KB_DOCS, ROOT
+
+from evaluate.questions import load_questions, score_retrieval
 from ingest import run_ingest, verify_index
 from supportbot.config import Settings
 from supportbot.embed import SentenceTransformerEmbedder
-from supportbot.evalset import load_questions, score_retrieval
 from supportbot.factory import build_store
 from supportbot.retrieve import DenseRetriever
 
@@ -26,9 +26,12 @@ def test_default_embedder_loads_offline_and_means_something(
     real_embedder: SentenceTransformerEmbedder,
 ) -> None:
     q, near, far = real_embedder.embed(
-        ["how do I factory reset my router",
-         "Hold the reset button for 15 seconds to restore factory defaults.",
-         "Shield Plus costs $9.99 per month."])
+        [
+            "how do I factory reset my router",
+            "Hold the reset button for 15 seconds to restore factory defaults.",
+            "Shield Plus costs $9.99 per month.",
+        ]
+    )
     assert math.isclose(_cos(q, q), 1.0, rel_tol=1e-4)
     assert _cos(q, near) > _cos(q, far) + 0.2
     assert real_embedder.name == "sentence-transformers/all-MiniLM-L6-v2"
@@ -38,13 +41,15 @@ def test_sample_kb_ingests_cleanly_and_verifies(kb_index: Settings) -> None:
     store = build_store(kb_index)
     assert store.stamp() == ("sentence-transformers/all-MiniLM-L6-v2", 384)
     assert verify_index(store).ok
-    pages = {m.get("page") for _, _, m, _ in store.iter_records(False)
-             if m["source"].endswith(".pdf")}
+    pages = {
+        m.get("page") for _, _, m, _ in store.iter_records(False) if m["source"].endswith(".pdf")
+    }
     assert len(pages) > 20  # PDF chunks keep their page numbers
 
 
-def test_search_finds_paraphrased_answers(kb_index: Settings,
-                                          real_embedder: SentenceTransformerEmbedder) -> None:
+def test_search_finds_paraphrased_answers(
+    kb_index: Settings, real_embedder: SentenceTransformerEmbedder
+) -> None:
     retriever = DenseRetriever(real_embedder, build_store(kb_index))
     hits = retriever.search("the thing on my router is blinking red, is it too hot?", k=5)
     assert any("overheat" in (h.chunk.text + h.chunk.heading).lower() for h in hits)

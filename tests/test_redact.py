@@ -1,4 +1,4 @@
-"""supportbot.redact on Presidio: offline set-up, national ids, Presidio's share, caching.
+"""supportbot.safety.redact on Presidio: offline set-up, national ids, Presidio's share, caching.
 
 The table tests of every kind and of what is kept on purpose (E-104, part numbers,
 private IPs, prices, versions, the allow list) are in tests/test_handoff.py.
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from supportbot import redact as redact_module
-from supportbot.redact import find_pii, luhn_valid, mask, redact
+from supportbot.safety import redact as redact_module
+from supportbot.safety.redact import find_pii, luhn_valid, mask, redact
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -156,9 +156,9 @@ def no_download(*a, **k):
     raise AssertionError(f"spaCy download attempted: {a}")
 spacy.cli.download = no_download
 
-import supportbot, supportbot.handoff
+import supportbot, supportbot.handoff.packet
 assert "presidio_analyzer" not in sys.modules and "spacy.lang.en" not in sys.modules, "not lazy"
-from supportbot.redact import redact
+from supportbot.safety.redact import redact
 out = redact("mail jane.doe@example.co.uk or josé@correo.es, call +44 20 7946 0958, IBAN "
              "DE89 3704 0044 0532 0130 00, card 4111 1111 1111 1111, ip 81.2.69.160")
 print(out)

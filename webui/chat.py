@@ -3,7 +3,7 @@
 The conversation id lives in the URL (``?c=...``) and its turns in the SQLite
 conversation store, so a reload shows the same conversation, and each browser session
 has its own. Every text shown (the customer's, the bot's, an agent's, a source snippet)
-goes through :func:`supportbot.render.safe_markdown`: no HTML, script or remote image
+goes through :func:`supportbot.safety.render.safe_markdown`: no HTML, script or remote image
 from a model or a document ever renders.
 """
 
@@ -15,10 +15,10 @@ from typing import Any
 
 import streamlit as st
 
-from supportbot.api import BOT_ANSWER_MODES, Reply, SupportBot
+from supportbot.bot import SupportBot
 from supportbot.conversation import Turn
-from supportbot.render import safe_markdown
-from webui.resources import friendly_errors, get_bot
+from supportbot.types import BOT_ANSWER_MODES, Reply
+from webui.resources import friendly_errors, get_bot, md
 
 _ID = re.compile(r"^[0-9a-f]{32}$")
 BOT_AVATAR = ":material/smart_toy:"
@@ -54,14 +54,14 @@ def _sources(sources: list[dict[str, Any]]) -> None:
         sections.setdefault(label, []).append(src)
     for label, group in sections.items():
         numbers = ", ".join(str(s.get("n", "?")) for s in group)
-        with st.expander(f"[{numbers}] {safe_markdown(label)}", icon=":material/description:"):
+        with st.expander(f"[{numbers}] {md(label)}", icon=":material/description:"):
             first = group[0]
             where = str(first.get("source", ""))
             if first.get("page"):
                 where += f", page {first['page']}"
-            st.caption(safe_markdown(where))
+            st.caption(md(where))
             for src in group:
-                st.markdown(safe_markdown(str(src.get("snippet", ""))))
+                st.markdown(md(str(src.get("snippet", ""))))
 
 
 def _on_feedback(bot: SupportBot, conv_id: str, index: int, key: str) -> None:
@@ -74,12 +74,12 @@ def _assistant_turn(bot: SupportBot, conv_id: str, index: int, turn: Turn) -> No
     agent = turn.meta.get("agent")
     with st.chat_message("assistant", avatar=AGENT_AVATAR if agent else BOT_AVATAR):
         if agent:
-            st.caption(safe_markdown(f"{agent} (support agent)"))
+            st.caption(md(f"{agent} (support agent)"))
         mode = turn.meta.get("mode")
         if mode == "handoff":
-            st.info(safe_markdown(turn.text), icon=":material/support_agent:")
+            st.info(md(turn.text), icon=":material/support_agent:")
             return
-        st.markdown(safe_markdown(turn.text))
+        st.markdown(md(turn.text))
         if mode in _MODE_NOTES:
             st.caption(_MODE_NOTES[mode])
         _sources(turn.meta.get("sources") or [])
@@ -93,13 +93,13 @@ def _assistant_turn(bot: SupportBot, conv_id: str, index: int, turn: Turn) -> No
 
 def show_history(bot: SupportBot, conv_id: str) -> None:
     """Every turn of the conversation, oldest first (agent replies included)."""
-    for index, turn in enumerate(bot.conversations.history(conv_id)):
+    for index, turn in enumerate(bot.history(conv_id)):
         if turn.role == "user":
             with st.chat_message("user", avatar=USER_AVATAR):
-                st.markdown(safe_markdown(turn.text))
+                st.markdown(md(turn.text))
         else:
             _assistant_turn(bot, conv_id, index, turn)
-    handoff = bot.handoff_queue.get_by_conversation(conv_id, open_only=True)
+    handoff = bot.open_handoff(conv_id)
     if handoff is not None:
         who = f"{handoff.agent} has joined and" if handoff.agent else "A support agent"
         st.info(
@@ -112,7 +112,7 @@ def show_history(bot: SupportBot, conv_id: str) -> None:
 def _answer(bot: SupportBot, conv_id: str, question: str) -> Reply | None:
     """Stream the answer into the page; the final, verified text replaces the draft."""
     with st.chat_message("user", avatar=USER_AVATAR):
-        st.markdown(safe_markdown(question))
+        st.markdown(md(question))
     with st.chat_message("assistant", avatar=BOT_AVATAR):
         box = st.empty()
         box.markdown("_Looking in the documentation..._")
@@ -126,7 +126,7 @@ def _answer(bot: SupportBot, conv_id: str, question: str) -> Reply | None:
                         reply = item
                     else:
                         text += item
-                        box.markdown(safe_markdown(text) + " ▌")
+                        box.markdown(md(text) + " ▌")
             stopped = False
         finally:
             if stopped and reply is None:
@@ -134,13 +134,11 @@ def _answer(bot: SupportBot, conv_id: str, question: str) -> Reply | None:
                 # answered, and Streamlit stopped this run: keep the question, so the
                 # conversation still reads right after the next answer.
                 limit = bot.settings.conversation.max_question_chars
-                bot.conversations.append(
-                    conv_id, Turn("user", question[:limit], meta={"interrupted": True})
-                )
+                bot.restore(conv_id, [Turn("user", question[:limit], meta={"interrupted": True})])
         if reply is None:
             box.empty()
             return None
-        box.markdown(safe_markdown(reply.answer))
+        box.markdown(md(reply.answer))
     return reply
 
 
@@ -152,7 +150,7 @@ def chat_page() -> None:
     ui = bot.settings.ui
     st.title(ui.title)
     conv_id = conversation_id()
-    if bot.store.count() == 0:
+    if bot.indexed_chunks() == 0:
         st.warning(
             "The knowledge base is empty, so the assistant cannot answer yet. Add documents "
             "on the Knowledge base page, or run `supportbot ingest kb/docs`."
@@ -165,7 +163,7 @@ def chat_page() -> None:
         st.query_params["c"] = uuid.uuid4().hex
         st.rerun()
 
-    open_handoff = bot.handoff_queue.get_by_conversation(conv_id, open_only=True)
+    open_handoff = bot.open_handoff(conv_id)
     if open_handoff is not None:
         # While an agent owns the conversation, poll for their replies.
         st.fragment(run_every=ui.poll_seconds)(show_history)(bot, conv_id)

@@ -12,12 +12,10 @@ from datetime import datetime
 import pandas as pd
 import streamlit as st
 
-from supportbot.analytics import activity, start_of_today
-from supportbot.api import SupportBot
-from supportbot.handoff import BackgroundSink, HandoffPacket, WebhookSink
-from supportbot.redact import redact
-from supportbot.render import safe_markdown
-from webui.resources import friendly_errors, get_bot
+from supportbot.desk import AgentDesk
+from supportbot.handoff.packet import HandoffPacket
+from supportbot.safety.redact import redact
+from webui.resources import friendly_errors, get_desk, md
 
 _PRIORITY_BADGE = {
     "urgent": ":red-badge[urgent]",
@@ -36,9 +34,9 @@ def _when(iso: str) -> str:
     return local.strftime("%Y-%m-%d %H:%M")
 
 
-def show_activity(bot: SupportBot) -> None:
+def show_activity(desk: AgentDesk) -> None:
     """Counts for today and a chart of hand-offs by reason."""
-    act = activity(bot.conversations, bot.handoff_queue, start_of_today())
+    act = desk.activity()
     cols = st.columns(4)
     cols[0].metric("Conversations today", act.conversations)
     share = f"{act.answered / act.conversations:.0%}" if act.conversations else "-"
@@ -71,33 +69,33 @@ def _transcript(packet: HandoffPacket) -> None:
     for turn in packet.transcript:
         role = "user" if turn.get("role") == "user" else "assistant"
         with st.chat_message(role):
-            st.markdown(safe_markdown(str(turn.get("text", ""))))
+            st.markdown(md(str(turn.get("text", ""))))
 
 
-def _since_handoff(bot: SupportBot, packet: HandoffPacket) -> None:
+def _since_handoff(desk: AgentDesk, packet: HandoffPacket) -> None:
     """Messages exchanged after the packet was built (redacted like the packet)."""
     created = datetime.fromisoformat(packet.created_at.replace("Z", "+00:00")).timestamp()
-    later = [t for t in bot.conversations.history(packet.conversation_id) if t.ts > created]
+    later = desk.conversation(packet.conversation_id, since=created)
     if not later:
         return
     st.markdown("**Since the hand-off**")
-    h = bot.settings.handoff
+    h = desk.settings.handoff
     for turn in later:
         text = redact(turn.text, h.redact_allow) if h.redact_pii else turn.text
         who = turn.meta.get("agent") or ("customer" if turn.role == "user" else "assistant")
         with st.chat_message("user" if turn.role == "user" else "assistant"):
-            st.caption(safe_markdown(str(who)))
-            st.markdown(safe_markdown(text))
+            st.caption(md(str(who)))
+            st.markdown(md(text))
 
 
 def _details(packet: HandoffPacket) -> None:
-    st.markdown(f"**Summary:** {safe_markdown(packet.summary)}")
+    st.markdown(f"**Summary:** {md(packet.summary)}")
     for ev in packet.evidence:
-        st.caption(safe_markdown(f"{ev.get('reason')}: {ev.get('detail')}"))
+        st.caption(md(f"{ev.get('reason')}: {ev.get('detail')}"))
     if packet.customer_fields:
         st.markdown(
             "**Customer details:** "
-            + safe_markdown(", ".join(f"{k}: {v}" for k, v in packet.customer_fields.items()))
+            + md(", ".join(f"{k}: {v}" for k, v in packet.customer_fields.items()))
         )
     st.markdown("**Transcript**")
     _transcript(packet)
@@ -106,14 +104,14 @@ def _details(packet: HandoffPacket) -> None:
         for p in packet.passages:
             label = " > ".join(str(x) for x in (p.get("title"), p.get("heading")) if x)
             st.markdown(
-                safe_markdown(f"- {label} ({p.get('source')}, score {p.get('score')})")
+                md(f"- {label} ({p.get('source')}, score {p.get('score')})")
                 + "\n\n"
                 + "> "
-                + safe_markdown(str(p.get("snippet", ""))).replace("\n", "\n> ")
+                + md(str(p.get("snippet", ""))).replace("\n", "\n> ")
             )
 
 
-def _actions(bot: SupportBot, packet: HandoffPacket, agent: str) -> None:
+def _actions(desk: AgentDesk, packet: HandoffPacket, agent: str) -> None:
     pid = packet.id
     if packet.status in ("open", "claimed"):
         with st.form(f"reply-{pid}", clear_on_submit=True, border=False):
@@ -126,65 +124,64 @@ def _actions(bot: SupportBot, packet: HandoffPacket, agent: str) -> None:
             if st.form_submit_button("Send reply", icon=":material/send:") and text.strip():
                 with friendly_errors("sending the reply"):
                     if packet.status == "open":
-                        bot.claim(pid, agent)
-                    bot.agent_reply(pid, agent, text.strip())
+                        desk.claim(pid, agent)
+                    desk.reply(pid, agent, text.strip())
                     st.rerun()
     cols = st.columns(3)
     if packet.status == "open" and cols[0].button("Claim", key=f"claim-{pid}"):
         with friendly_errors("claiming"):
-            bot.claim(pid, agent)
+            desk.claim(pid, agent)
             st.rerun()
     if packet.status in ("open", "claimed"):
         if cols[1].button("Resolve", key=f"resolve-{pid}"):
             with friendly_errors("resolving"):
-                bot.resolve(pid, agent)
+                desk.resolve(pid, agent)
                 st.rerun()
         if cols[2].button("Hand back to the bot", key=f"back-{pid}"):
             with friendly_errors("handing back"):
-                bot.hand_back(pid, agent)
+                desk.hand_back(pid, agent)
                 st.rerun()
 
 
-def _packet(bot: SupportBot, packet: HandoffPacket, agent: str, expanded: bool) -> None:
+def _packet(desk: AgentDesk, packet: HandoffPacket, agent: str, expanded: bool) -> None:
     badge = _PRIORITY_BADGE.get(packet.priority, "")
     who = f" · {packet.agent}" if packet.agent else ""
     first = packet.summary.split(" | ")[0]
     first = first if len(first) <= 70 else first[:67].rsplit(" ", 1)[0] + "..."
     reasons = ", ".join(packet.reasons)
     title = f"#{packet.id[:8]} · {reasons} · {_when(packet.created_at)}{who} · {first}"
-    with st.expander(f"{badge} {safe_markdown(title)}", expanded=expanded):
+    with st.expander(f"{badge} {md(title)}", expanded=expanded):
         st.caption(f"Priority {packet.priority} · status {packet.status.replace('_', ' ')}")
         _details(packet)
-        _since_handoff(bot, packet)
-        _actions(bot, packet, agent)
+        _since_handoff(desk, packet)
+        _actions(desk, packet, agent)
 
 
-def _dead_letters(bot: SupportBot) -> None:
+def _dead_letters(desk: AgentDesk) -> None:
     """Webhook deliveries that failed for good, with a button to retry them now."""
-    for sink in bot.sinks:
-        inner = sink.inner if isinstance(sink, BackgroundSink) else sink
-        if isinstance(inner, WebhookSink) and inner.dead_letters():
-            n = len(inner.dead_letters())
-            st.warning(f"{n} hand-off(s) could not be delivered to the helpdesk webhook.")
-            if st.button("Retry webhook deliveries"):
-                with friendly_errors("retrying webhook deliveries"):
-                    sent = inner.redeliver_dead_letters()
-                    st.success(f"Delivered {sent} of {n}.")
+    failed = desk.failed_deliveries()
+    if failed:
+        n = len(failed)
+        st.warning(f"{n} hand-off(s) could not be delivered to the helpdesk webhook.")
+        if st.button("Retry webhook deliveries"):
+            with friendly_errors("retrying webhook deliveries"):
+                sent = desk.retry_failed()
+                st.success(f"Delivered {sent} of {n}.")
 
 
 def console_page() -> None:
     """The page agents keep open."""
     st.title("Agent console")
-    bot = get_bot()
-    if bot is None:
+    desk = get_desk()
+    if desk is None:
         return
     agent = st.sidebar.text_input("Your name", value="agent", key="agent_name").strip()
     agent = agent or "agent"
     if st.sidebar.button("Refresh", icon=":material/refresh:"):
         st.rerun()
-    show_activity(bot)
-    _dead_letters(bot)
-    packets = bot.handoffs()
+    show_activity(desk)
+    _dead_letters(desk)
+    packets = desk.handoffs()
     tabs = st.tabs(
         [f"{name} ({sum(p.status in statuses for p in packets)})" for name, statuses in _TABS]
     )
@@ -194,4 +191,4 @@ def console_page() -> None:
             if not shown:
                 st.caption("Nothing here.")
             for i, packet in enumerate(shown):
-                _packet(bot, packet, agent, expanded=i == 0 and "resolved" not in statuses)
+                _packet(desk, packet, agent, expanded=i == 0 and "resolved" not in statuses)

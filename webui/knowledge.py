@@ -1,7 +1,7 @@
 """The knowledge-base page: add documents (upload or a server folder), list, remove, search.
 
 Ingestion runs the same incremental pipeline as ``supportbot ingest``, with the shared
-bot's embedder and store, so new documents are searchable by every session as soon as
+services' embedder and store, so new documents are searchable by every session as soon as
 the run ends (the keyword index refreshes itself when the store changes).
 """
 
@@ -16,9 +16,8 @@ import streamlit as st
 from ingest.load import SUPPORTED_SUFFIXES
 from ingest.pipeline import FileResult, IngestReport, Progress, run_ingest
 from ingest.remove import remove_document
-from supportbot.api import SupportBot
-from supportbot.render import safe_markdown
-from webui.resources import friendly_errors, get_bot
+from supportbot.factory import Services
+from webui.resources import friendly_errors, get_services, md
 
 
 class _BarProgress(Progress):
@@ -38,9 +37,9 @@ class _BarProgress(Progress):
         self.bar.progress(min(share, 1.0), text=f"{self.done}/{self.total}: {result.source}")
 
 
-def uploads_dir(bot: SupportBot) -> Path:
+def uploads_dir(kb: Services) -> Path:
     """Where uploaded files are kept (they are ingested from there, like any folder)."""
-    return bot.settings.data_dir / "uploads"
+    return kb.settings.data_dir / "uploads"
 
 
 def _safe_name(name: str) -> str:
@@ -60,9 +59,9 @@ def show_report(report: IngestReport) -> None:
     msg = f"Ingest finished in {report.seconds:.1f} s: {counts or 'nothing to do'}."
     (st.success if report.ok else st.warning)(msg)
     for f in report.failed:
-        st.error(safe_markdown(f"{f.source}: {f.reason}"))
+        st.error(md(f"{f.source}: {f.reason}"))
     for w in report.warnings:
-        st.caption(safe_markdown(w))
+        st.caption(md(w))
     if report.files:
         st.dataframe(
             pd.DataFrame(
@@ -75,27 +74,27 @@ def show_report(report: IngestReport) -> None:
         )
 
 
-def _ingest(bot: SupportBot, folder: Path) -> None:
+def _ingest(kb: Services, folder: Path) -> None:
     with friendly_errors("ingesting"):
         report = run_ingest(
             [folder],
-            bot.settings,
-            embedder=bot.embedder,
-            store=bot.store,
+            kb.settings,
+            embedder=kb.embedder,
+            store=kb.store,
             progress=_BarProgress(),
         )
         show_report(report)
 
 
-def _add_documents(bot: SupportBot) -> None:
+def _add_documents(kb: Services) -> None:
     kinds = sorted(s.lstrip(".") for s in SUPPORTED_SUFFIXES)
     files = st.file_uploader("Upload manuals or FAQ files", type=kinds, accept_multiple_files=True)
     if st.button("Ingest uploaded files", disabled=not files, icon=":material/upload:"):
-        dest = uploads_dir(bot)
+        dest = uploads_dir(kb)
         dest.mkdir(parents=True, exist_ok=True)
         for f in files or []:
             (dest / _safe_name(f.name)).write_bytes(f.getvalue())
-        _ingest(bot, dest)
+        _ingest(kb, dest)
     st.divider()
     folder = st.text_input(
         "Or ingest a folder on the server", placeholder="/srv/manuals or kb/docs"
@@ -107,11 +106,11 @@ def _add_documents(bot: SupportBot) -> None:
         elif not path.exists():
             st.error(f"{path} does not exist on the server. Check the path and try again.")
         else:
-            _ingest(bot, path)
+            _ingest(kb, path)
 
 
-def _documents(bot: SupportBot) -> None:
-    files = bot.store.files()
+def _documents(kb: Services) -> None:
+    files = kb.store.files()
     if not files:
         st.info("No documents yet. Add some on the first tab, or run `supportbot ingest kb/docs`.")
         return
@@ -129,31 +128,32 @@ def _documents(bot: SupportBot) -> None:
         ),
         hide_index=True,
     )
-    st.caption(f"{len(files)} documents, {bot.store.count()} chunks in all.")
+    st.caption(f"{len(files)} documents, {kb.store.count()} chunks in all.")
     source = st.selectbox("Remove a document", sorted(files), index=None, placeholder="Choose")
     if st.button("Remove", disabled=source is None, icon=":material/delete:") and source:
         with friendly_errors("removing the document"):
-            n = remove_document(source, bot.settings, bot.store)
+            n = remove_document(source, kb.settings, kb.store)
             note = ""
             root = files[source].root  # the folder it was ingested from
-            if root and Path(root).resolve() == uploads_dir(bot).resolve():
-                (uploads_dir(bot) / source).unlink(missing_ok=True)
+            if root and Path(root).resolve() == uploads_dir(kb).resolve():
+                (uploads_dir(kb) / source).unlink(missing_ok=True)
             else:
                 note = " If its folder is ingested again it comes back; delete the file there too."
             st.success(f"Removed {source} ({n} chunks).{note}")
 
 
-def _search(bot: SupportBot) -> None:
+def _search(kb: Services) -> None:
     query = st.text_input("See what the bot would retrieve for a question").strip()
     if not query:
         return
     with friendly_errors("searching"):
-        found = bot.retriever.retrieve(query, k=bot.settings.retrieval.top_k)
-        floor = bot.settings.escalation.min_relevance
-        if found.top_score < floor:
+        plan = kb.bot.plan(query)
+        found = plan.retrieval
+        if plan.decision.escalate:
+            reasons = ", ".join(r.value for r in plan.decision.reasons)
             st.warning(
-                f"Best score {found.top_score:.2f} is under the relevance floor {floor:.2f}: "
-                "the bot would hand this question to a person."
+                f"The bot would hand this question to a person ({reasons}); best passage "
+                f"score {found.top_score:.2f}."
             )
         if found.faq_hit is not None:
             q = found.faq_hit.extra.get("faq_question_cosine", 0.0)
@@ -162,20 +162,20 @@ def _search(bot: SupportBot) -> None:
             c = hit.chunk
             label = " > ".join(p for p in (c.title, c.heading) if p)
             page = f", page {c.page}" if c.page else ""
-            st.markdown(safe_markdown(f"**{hit.score:.2f}** · {label} ({c.source}{page})"))
-            st.markdown("> " + safe_markdown(c.text[:600]).replace("\n", "\n> "))
+            st.markdown(md(f"**{hit.score:.2f}** · {label} ({c.source}{page})"))
+            st.markdown("> " + md(c.text[:600]).replace("\n", "\n> "))
 
 
 def knowledge_page() -> None:
     """Manage what the bot knows."""
     st.title("Knowledge base")
-    bot = get_bot()
-    if bot is None:
+    kb = get_services()
+    if kb is None:
         return
     add, docs, search = st.tabs(["Add documents", "Documents", "Search"])
     with add:
-        _add_documents(bot)
+        _add_documents(kb)
     with docs:
-        _documents(bot)
+        _documents(kb)
     with search:
-        _search(bot)
+        _search(kb)

@@ -1,7 +1,9 @@
-"""What every page shares: settings and one :class:`SupportBot` per server process.
+"""What every page shares: settings and one set of services per server process.
 
 The model, the embedder and the index are loaded once (``st.cache_resource``) and shared
-by every browser session; the bot is safe to share (SQLite connections per thread, the
+by every browser session through :func:`supportbot.build`: the customer chat uses its
+:class:`~supportbot.SupportBot`, the console its :class:`~supportbot.AgentDesk`, both over
+one hand-off queue. They are safe to share (SQLite connections per thread, the
 llama.cpp model behind a lock). Conversations are kept in SQLite so a browser refresh,
 or a server restart, never loses them.
 """
@@ -17,9 +19,12 @@ from typing import TypeVar
 
 import streamlit as st
 
-from supportbot.api import SupportBot
+from supportbot.bot import SupportBot
 from supportbot.config import Settings, load_settings
+from supportbot.desk import AgentDesk
 from supportbot.errors import SupportBotError
+from supportbot.factory import Services, build
+from supportbot.safety.render import safe_markdown
 
 log = logging.getLogger("supportbot.webui")
 
@@ -30,9 +35,9 @@ def _log_failure(action: str, exc: BaseException) -> None:
     """Log an unexpected error for the operator: where it happened, with PII redacted.
 
     An exception's message can quote the customer's text, so the message goes through
-    :func:`supportbot.redact.redact`; the stack frames (code locations) are logged as is.
+    :func:`supportbot.safety.redact.redact`; the stack frames (code locations) are logged as is.
     """
-    from supportbot.redact import redact
+    from supportbot.safety.redact import redact
 
     frames = "".join(traceback.format_tb(exc.__traceback__))
     log.error("%s failed: %s: %s\n%s", action, type(exc).__name__, redact(str(exc)), frames)
@@ -68,15 +73,30 @@ def web_settings() -> Settings:
 
 
 @st.cache_resource(show_spinner="Loading the knowledge base and the model...")
-def shared_bot() -> SupportBot:
-    """The process-wide bot (built on first use, then shared by every session).
+def shared_services() -> Services:
+    """The process-wide services (built on first use, then shared by every session).
 
-    Its models, keyword index and PII detector are loaded in the background
+    The bot's models, keyword index and PII detector are loaded in the background
     (:meth:`SupportBot.warm_up`), so the first customer does not wait for them.
     """
-    bot = SupportBot.from_settings(web_settings())
-    threading.Thread(target=_warm, args=(bot,), name="supportbot-warm-up", daemon=True).start()
-    return bot
+    services = build(web_settings())
+    threading.Thread(
+        target=_warm, args=(services.bot,), name="supportbot-warm-up", daemon=True
+    ).start()
+    return services
+
+
+def md(text: str) -> str:
+    """:func:`~supportbot.safety.render.safe_markdown` with the configured link allowlist."""
+    return safe_markdown(text, _link_hosts())
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def _link_hosts() -> tuple[str, ...]:
+    try:
+        return tuple(web_settings().render.allowed_link_hosts)
+    except SupportBotError:  # a broken config must not stop display; no links is safe
+        return ()
 
 
 def _warm(bot: SupportBot) -> None:
@@ -86,10 +106,10 @@ def _warm(bot: SupportBot) -> None:
         log.warning("warming up failed (%s); the first question will retry", type(exc).__name__)
 
 
-def get_bot() -> SupportBot | None:
-    """The shared bot, or None after showing the user why it could not be built."""
+def get_services() -> Services | None:
+    """The shared services, or None after showing the user why they could not be built."""
     try:
-        return shared_bot()
+        return shared_services()
     except SupportBotError as exc:
         st.error(f"The assistant could not start: {exc}")
     except Exception as exc:  # noqa: BLE001 - the page shows a message, never a trace
@@ -99,6 +119,19 @@ def get_bot() -> SupportBot | None:
             "log and the settings (supportbot.toml or SUPPORTBOT_* variables), then reload."
         )
     return None
+
+
+@contextmanager
+def get_bot() -> SupportBot | None:
+    """The shared customer-side bot, or None (the reason already shown)."""
+    services = get_services()
+    return services.bot if services else None
+
+
+def get_desk() -> AgentDesk | None:
+    """The shared agent desk, or None (the reason already shown)."""
+    services = get_services()
+    return services.desk if services else None
 
 
 @contextmanager

@@ -6,7 +6,7 @@ below the default of 10 messages a minute. The limit is checked before any retri
 generation, so a refused message costs nothing. Only accepted messages count: a client
 that retries too early is told, each time, exactly how long to wait.
 
-The limiter lives in the process (one :class:`~supportbot.api.SupportBot` shares it among
+The limiter lives in the process (one :class:`~supportbot.bot.SupportBot` shares it among
 all its conversations); several processes each keep their own count.
 """
 
@@ -18,23 +18,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from supportbot.hygiene import InputError
-
-
-class RateLimited(InputError):
-    """Too many messages in one conversation; ``retry_after`` says how long to wait.
-
-    It is an :class:`~supportbot.hygiene.InputError`, so shells that show input problems
-    to the customer and carry on (the chat CLI, the web UI) treat it the same way.
-
-    Example:
-        >>> try: bot.ask("again?", conversation_id="c1")
-        ... except RateLimited as exc: print(exc.retry_after)
-    """
-
-    def __init__(self, message: str, retry_after: float) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
+from supportbot.errors import RateLimited
 
 
 class RateLimiter:

@@ -12,12 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from supportbot.errors import SupportBotError
-
-
-class InputError(SupportBotError):
-    """The customer's message cannot be used as it is; the message says what to do."""
-
+from supportbot.errors import InputError
 
 # Characters a reader cannot see but a model (or a browser) acts on: C0/C1 controls except
 # tab and newline (ESC starts terminal escape sequences); soft hyphen; zero-width

@@ -6,8 +6,8 @@ its own conversation, its labelled history appended to that conversation first. 
 report covers:
 
 * retrieval: recall@1/5/10 and MRR over questions with gold passages, on a k=10 search of
-  the query the bot actually used (``Reply.retrieval_query``), plus recall over the
-  passages the bot gave the model (``Reply.hits``, ``retrieval.top_k`` of them);
+  the query the bot actually used (``Reply.trace.retrieval_query``), plus recall over the
+  passages the bot gave the model (``Reply.trace.hits``, ``retrieval.top_k`` of them);
 * answers: expected-facts accuracy (every fact in the final answer, case-insensitive),
   citation precision (cited passage is a gold location or holds an expected fact),
   unsupported-sentence rate (sentences the verifier removed / sentences the model wrote)
@@ -18,7 +18,8 @@ report covers:
   memory of the process.
 
 With ``retrieval_only`` nothing is generated: the retriever and
-:meth:`EscalationPolicy.decide` run without an answer, so the answer-stage reasons
+:meth:`SupportBot.plan` (the step :meth:`SupportBot.stream` runs first) decide without
+an answer, so the answer-stage reasons
 (``UNSUPPORTED_ANSWER``, ``LOW_CONFIDENCE``) never fire and the escalation figures are
 those of the message signals plus ``NO_RELEVANT_CONTEXT``.
 
@@ -35,11 +36,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from evaluate.questions import EvalQuestion, first_gold_rank, score_retrieval
 from supportbot.config import Settings
-from supportbot.conversation import Turn, retrieval_query
-from supportbot.escalate import Reason
-from supportbot.evalset import EvalQuestion, first_gold_rank, score_retrieval
-from supportbot.hygiene import clean_question
+from supportbot.conversation import Turn
+from supportbot.escalation import Reason
 from supportbot.types import Hit
 from supportbot.verify import split_sentences
 
@@ -193,7 +193,7 @@ def evaluate(
     """Run ``questions`` through a bot built from ``settings`` and score the outcome.
 
     Args:
-        questions: the labelled set (:func:`supportbot.evalset.load_questions`).
+        questions: the labelled set (:func:`evaluate.questions.load_questions`).
         settings: the configuration to measure; its index must already hold the KB.
         retrieval_only: retrieve and decide only, generate nothing (fast).
         progress: called after each question (e.g. to advance a progress bar).
@@ -202,7 +202,7 @@ def evaluate(
     Raises:
         SupportBotError: the bot could not be built or the index is empty.
     """
-    from supportbot.api import SupportBot
+    from supportbot.bot import SupportBot
 
     started = time.perf_counter()
     bot = SupportBot.from_settings(settings)
@@ -223,9 +223,8 @@ def evaluate(
         history = [Turn(t.role, t.content) for t in q.history]
         row = QuestionResult(q.id, q.decision, "", "", list(q.reasons), [])
         if retrieval_only:
-            text, _ = clean_question(q.question, settings.conversation.max_question_chars)
-            retrieval = bot.retriever.retrieve(retrieval_query(text, history), k=k)
-            decision = bot.policy.decide(text, history, top_score=retrieval.top_score)
+            plan = bot.plan(q.question, history, k=k)
+            retrieval, decision = plan.retrieval, plan.decision
             row.mode = decision.action
             row.actual = decision.action
             row.reasons = [r.value for r in decision.reasons]
@@ -233,25 +232,24 @@ def evaluate(
             used = retrieval.hits[: settings.retrieval.top_k]
         else:
             conv = f"eval-{run}-{q.id}"
-            for turn in history:
-                bot.conversations.append(conv, turn)
+            bot.restore(conv, history)
             reply = bot.ask(q.question, conversation_id=conv)
             row.mode = reply.mode
             row.actual = actual_decision(reply.mode)
             row.reasons = [r.value for r in reply.escalation.reasons] if reply.escalation else []
-            hits10 = bot.retriever.retrieve(reply.retrieval_query, k=k).hits
-            used = reply.hits
+            hits10 = bot.search(reply.trace.retrieval_query, k=k).hits
+            used = reply.trace.hits
             if q.facts and q.decision == "answer":
                 row.correct = has_facts(reply.answer, q)
             if q.decision == "answer":
                 row.citations = len(reply.citations)
                 row.good_citations = sum(
-                    1 for c in reply.citations if _citation_ok(c, q, reply.hits)
+                    1 for c in reply.citations if _citation_ok(c, q, reply.trace.hits)
                 )
-            if reply.raw_answer:
-                row.model_sentences = len(split_sentences(reply.raw_answer))
-                row.removed = len(reply.removed)
-                row.tokens = bot.generator.count_tokens(reply.raw_answer)
+            if reply.trace.raw_answer:
+                row.model_sentences = len(split_sentences(reply.trace.raw_answer))
+                row.removed = len(reply.trace.removed)
+                row.tokens = reply.trace.tokens
                 row.generation_seconds = max(0.0, reply.timings.total - reply.timings.retrieval)
             row.first_token = reply.timings.first_token
             row.total = reply.timings.total

@@ -28,14 +28,12 @@ escaped text, so an unforeseen construct degrades to visible characters, never t
 from __future__ import annotations
 
 import functools
-import os
 import re
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from supportbot.hygiene import strip_invisible
+from supportbot.safety.hygiene import strip_invisible
 
 __all__ = ["is_allowed_url", "safe_markdown"]
 
@@ -61,34 +59,6 @@ def _parser() -> Any:
     # html=True so raw HTML is *recognised* (and then written back as escaped text)
     # rather than half-parsed as text with live characters in it.
     return MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
-
-
-def _configured_hosts() -> tuple[str, ...]:
-    """``render.allowed_link_hosts`` from the settings (empty when unreadable).
-
-    Building Settings reads the environment and the TOML file (about 4 ms), and a UI
-    renders every message on each rerun, so the value is cached for as long as the
-    variables and the config file it comes from are unchanged.
-    """
-    toml = Path(os.environ.get("SUPPORTBOT_CONFIG") or "supportbot.toml").resolve()
-    try:
-        mtime = toml.stat().st_mtime
-    except OSError:
-        mtime = None
-    env = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("SUPPORTBOT_")))
-    return _hosts_for(env, str(toml), mtime)
-
-
-@functools.lru_cache(maxsize=8)
-def _hosts_for(
-    env: tuple[tuple[str, str], ...], toml: str, mtime: float | None
-) -> tuple[str, ...]:
-    try:
-        from supportbot.config import Settings
-
-        return tuple(getattr(getattr(Settings(), "render", None), "allowed_link_hosts", ()))
-    except Exception:  # noqa: BLE001 - a broken config must not stop display; empty is safe
-        return ()
 
 
 def is_allowed_url(url: str, allowed_hosts: Iterable[str]) -> bool:
@@ -300,14 +270,14 @@ def _display_url(url: str) -> str:
         return url
 
 
-def safe_markdown(text: str, allowed_hosts: Iterable[str] | None = None) -> str:
+def safe_markdown(text: str, allowed_hosts: Iterable[str] = ()) -> str:
     """Markdown that is safe to render: no HTML, no images, no links outside the allowlist.
 
     Args:
         text: bot, agent or customer text, or a citation snippet.
         allowed_hosts: hosts whose ``http(s)`` links stay clickable (subdomains
-            included). ``None`` reads ``render.allowed_link_hosts`` from the settings
-            (empty by default: no link is clickable).
+            included); the caller passes ``settings.render.allowed_link_hosts``.
+            Empty (the default): no link is clickable.
 
     Returns:
         Markdown for ``st.markdown`` (with ``unsafe_allow_html`` left False) or rich.
@@ -315,7 +285,7 @@ def safe_markdown(text: str, allowed_hosts: Iterable[str] | None = None) -> str:
     Example:
         >>> st.markdown(safe_markdown(reply.answer))   # HTML shown as text, no image, no link
     """
-    hosts = tuple(allowed_hosts) if allowed_hosts is not None else _configured_hosts()
+    hosts = tuple(allowed_hosts)
     cleaned = strip_invisible((text or "").replace("\r\n", "\n").replace("\r", "\n"))
     if not cleaned.strip():
         return ""

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from supportbot.config import Settings
-from supportbot.verify import Removed, split_sentences
+from supportbot.types import Removed
+from supportbot.verify import split_sentences
 
 __all__ = [
     "LEAK_INSTRUCTIONS",
