@@ -436,6 +436,3 @@ def _run_locked(
     flush()
     report.seconds = time.perf_counter() - started
     return report
-
-
-ProgressFactory = Callable[[], Progress]

@@ -81,7 +81,7 @@ class IngestSettings(BaseModel):
         600,
         ge=100,
         description="Maximum characters per chunk; chosen by measuring recall@5/MRR on "
-        "kb/eval (README, `python bench/retrieval.py --sweep`).",
+        "kb/eval (docs/measured.md, `python bench/retrieval.py --sweep`).",
     )
     chunk_overlap: int = Field(
         100, ge=0, description="Characters shared by consecutive chunks of one section."
@@ -154,7 +154,7 @@ class LLMSettings(BaseModel):
         700,
         ge=64,
         description="Token budget for the numbered sources in the prompt (prompt length is what "
-        "costs time on a CPU; chosen by measurement, see README).",
+        "costs time on a CPU; chosen by measurement, see docs/measured.md).",
     )
     max_tokens: int = Field(160, ge=8, description="Most tokens generated for one answer.")
     temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature (0: greedy).")
@@ -214,7 +214,7 @@ class VerifySettings(BaseModel):
     quote_best: bool = Field(
         True,
         description="When the verified answer does not use the best passage, append that "
-        "passage's most relevant sentence (measured: raises answer accuracy, see README).",
+        "passage's most relevant sentence (it raises answer accuracy: docs/measured.md).",
     )
     enabled: bool = Field(True, description="Turn verification off only to measure its effect.")
     min_overlap: float = Field(
@@ -261,7 +261,7 @@ DEFAULT_SENSITIVE_TOPICS = [
 
 
 class EscalationSettings(BaseModel):
-    """When a conversation is handed to a human (thresholds chosen on data, see README)."""
+    """When a conversation is handed to a human (docs/escalation-and-handoff.md)."""
 
     enabled: bool = Field(True, description="Run the escalation policy on every turn.")
     min_relevance: float = Field(

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Sequence
 from typing import Any
 
 from supportbot.store import ChromaStore, chunk_from_record
@@ -112,11 +111,3 @@ class KeywordIndex:
 
     def __len__(self) -> int:
         return len(self._chunks)
-
-
-def best_token_overlap(query: str, texts: Sequence[str]) -> float:
-    """Share of the query's tokens found in the best of ``texts`` (0..1)."""
-    q = set(tokenize(query))
-    if not q:
-        return 0.0
-    return max((len(q & set(tokenize(t))) / len(q) for t in texts), default=0.0)

@@ -64,15 +64,6 @@ def as_data(text: str) -> str:
     return _ROLE_LABEL.sub(r"\1\2 -", as_line(neutralise_instructions(text)))
 
 
-def source_label(hit: Hit) -> str:
-    """``Title > Heading (p. 3)``: what the model and the customer see for a source."""
-    c = hit.chunk
-    label = " > ".join(p for p in (c.title, c.heading) if p)
-    if c.question:
-        label = f"{c.title} > FAQ: {c.question}"
-    return label + (f" (p. {c.page})" if c.page else "")
-
-
 def build_prompt(
     question: str,
     hits: Sequence[Hit],

@@ -13,7 +13,7 @@ from conftest import ROOT
 
 pytestmark = pytest.mark.model
 
-# Measured on the full kb/eval set with the defaults (README, "Evaluating"): recall@5 0.957,
+# Measured on the full kb/eval set with the defaults (docs/evaluation.md): recall@5 0.957,
 # accuracy 0.30, escalation recall 0.84 at 10.6% false escalations. Gates sit a few
 # points under those figures.
 GATES = [

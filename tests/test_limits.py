@@ -1,7 +1,7 @@
 """Every bound the product sets: what happens at the limit, and what the user is told.
 
 One test per limit; each checks the behaviour and that the message names the limit and
-says what to do (README "Limits" lists them).
+says what to do (docs/security-and-privacy.md, "Limits", lists them).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Offline by construction: the product makes no network call unless the user configures one.
 
-Three independent checks (README "Offline guarantee"):
+Three independent checks (docs/security-and-privacy.md, "Offline guarantee"):
 
 * a socket guard in a fresh interpreter refuses and records every non-loopback connect,
   DNS lookup and datagram, then runs real ingestion, real answers, an escalation and the

@@ -32,7 +32,7 @@ from supportbot.handoff.packet import HandoffPacket
 from supportbot.safety.redact import find_pii
 
 PER_TYPE = 120
-SEED = 7  # not the bench's seed: other values than the ones the README figures come from
+SEED = 7  # not the bench's seed: other values than the ones the docs/measured.md figures come from
 
 
 @pytest.fixture(scope="module")

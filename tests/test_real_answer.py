@@ -130,7 +130,7 @@ def test_concurrent_conversations_do_not_mix(bot: SupportBot) -> None:
         assert {c.chunk_id for c in reply.citations} <= own
 
 
-# Measured on kb/eval with the defaults (README, bench/answer.py): 0.34 final accuracy,
+# Measured on kb/eval with the defaults (docs/measured.md, bench/answer.py): 0.34 final accuracy,
 # hybrid recall@5 0.98. The floors sit a few points under, as a regression gate.
 ACCURACY_FLOOR = 0.28
 RECALL5_FLOOR = 0.93

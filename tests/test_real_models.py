@@ -61,7 +61,7 @@ def test_search_finds_paraphrased_answers(
 def test_dense_retrieval_quality_does_not_regress(
     kb_index: Settings, real_embedder: SentenceTransformerEmbedder
 ) -> None:
-    """A floor a few points under the measured figure (README: bench/retrieval.py)."""
+    """A floor a few points under the measured figure (docs/measured.md: bench/retrieval.py)."""
     retriever = DenseRetriever(real_embedder, build_store(kb_index))
     qs = [q for q in load_questions(ROOT / "kb" / "eval" / "questions.jsonl") if q.answerable]
     results = []

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
@@ -121,7 +121,6 @@ def get_services() -> Services | None:
     return None
 
 
-@contextmanager
 def get_bot() -> SupportBot | None:
     """The shared customer-side bot, or None (the reason already shown)."""
     services = get_services()
@@ -151,10 +150,3 @@ def friendly_errors(action: str) -> Iterator[None]:
             f"Sorry, {action} failed ({type(exc).__name__}). The details are in the server "
             "log; please try again."
         )
-
-
-def guarded(action: str, fn: Callable[[], T]) -> T | None:
-    """Run ``fn`` inside :func:`friendly_errors`; None when it failed."""
-    with friendly_errors(action):
-        return fn()
-    return None

@@ -143,7 +143,7 @@ class EscalationPolicy:
             )
         # An extract quotes a passage verbatim, so it is grounded; whether it is relevant
         # enough is LOW_CONFIDENCE's call. (Escalating every extract was measured: recall
-        # 0.92 but 37% false escalations on the tuning split; see README.)
+        # 0.92 but 37% false escalations on the tuning split; see docs/measured.md.)
         unsupported = reply_mode == "none"
         if reply_mode == "generated" and supported_share is not None and supported_share < 0.5:
             unsupported = True

@@ -55,7 +55,7 @@ The company's own public contact details look like PII to the patterns (the supp
 The analyzer is built once per process, on first use (importing Presidio takes a few
 seconds), behind a lock; ``import supportbot`` does not import it. Recall per kind on
 Faker-generated values in seven locales is measured by ``python bench/pii_recall.py``
-(figures in the README).
+(figures in docs/measured.md).
 
 Example:
     >>> redact("Call me on +44 20 7946 0958 or mail jane@example.com")
