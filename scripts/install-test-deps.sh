@@ -4,6 +4,10 @@
 # Part of the README's test command; safe to run again (skips what is there).
 set -e
 cd "$(dirname "$0")/.."
+# llama.cpp compiles for a portable x86-64/arm64 baseline, not for this CPU's every
+# extension: a wheel built with GGML_NATIVE (the default) crashed with "Illegal instruction"
+# on a VM whose CPU advertises AMX/AVX-512 it cannot run, and pip caches that wheel.
+export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}"
 python -m pip install -c constraints.txt -e ".[test]"
 if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then
     echo "chromium and chromedriver: already installed"

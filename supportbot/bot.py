@@ -39,7 +39,12 @@ from supportbot.handoff.queue import SqliteHandoffQueue
 from supportbot.prompt import STOP, build_prompt
 from supportbot.retrieve import HybridRetriever, Retrieval
 from supportbot.safety.guard import StreamGuard, config_values, guard_answer
-from supportbot.safety.hygiene import clean_question, neutralise_instructions
+from supportbot.safety.hygiene import (
+    check_id,
+    check_text,
+    clean_question,
+    neutralise_instructions,
+)
 from supportbot.safety.ratelimit import RateLimiter
 from supportbot.types import AnswerMode, Citation, Hit, Removed, Reply, Timings, Trace
 from supportbot.verify import AnswerVerifier, best_sentences
@@ -193,7 +198,7 @@ class SupportBot:
 
     def history(self, conversation_id: str) -> list[Turn]:
         """The conversation's turns, oldest first (bot, customer and agent messages)."""
-        return self._conversations.history(conversation_id)
+        return self._conversations.history(check_id(conversation_id))
 
     def restore(self, conversation_id: str, turns: list[Turn]) -> None:
         """Append earlier turns to a conversation, e.g. carried over from another channel.
@@ -201,12 +206,14 @@ class SupportBot:
         Also how a UI keeps a question whose answer was interrupted: the turn is stored,
         so the conversation still shows it.
         """
+        conv_id = check_id(conversation_id)
         for turn in turns:
-            self._conversations.append(conversation_id, turn)
+            check_text(turn.text, "A restored turn's text")
+            self._conversations.append(conv_id, turn)
 
     def open_handoff(self, conversation_id: str) -> HandoffPacket | None:
         """The hand-off that owns this conversation now (open or claimed), if any."""
-        return self._handoffs.get_by_conversation(conversation_id, open_only=True)
+        return self._handoffs.get_by_conversation(check_id(conversation_id), open_only=True)
 
     def indexed_chunks(self) -> int:
         """How many passages the knowledge base holds (0: nothing ingested yet)."""
@@ -292,17 +299,13 @@ class SupportBot:
         return self._plan(text, notices, list(history or []), time.perf_counter(), k)
 
     def _clean(self, question: object) -> tuple[str, list[str]]:
-        if not isinstance(question, str):
-            raise InputError(
-                f"The question must be text, not {type(question).__name__}. Send it as a string."
-            )
         return clean_question(question, self.settings.conversation.max_question_chars)
 
     def _admit(
         self, question: str, conversation_id: str | None
     ) -> tuple[str, str, list[str], list[Turn]]:
         """Step 1: rate limit, clean the message, load the conversation."""
-        conv_id = conversation_id or uuid.uuid4().hex
+        conv_id = uuid.uuid4().hex if conversation_id is None else check_id(conversation_id)
         self._rate_limiter.check(conv_id)
         text, notices = self._clean(question)
         return conv_id, text, notices, self._conversations.history(conv_id)
@@ -558,8 +561,10 @@ class SupportBot:
         Returns the open hand-off when the conversation already has one.
 
         Raises:
-            InputError: ``reason`` is not a reason code.
+            InputError: ``reason`` is not a reason code, or the id or note is not usable.
         """
+        conversation_id = check_id(conversation_id)
+        note = check_text(note, "The note")
         try:
             code = Reason(reason if isinstance(reason, str) else reason.value)
         except ValueError as exc:
@@ -600,6 +605,9 @@ class SupportBot:
         Returns:
             False when there is no such answer.
         """
+        conversation_id = check_id(conversation_id)
+        if not isinstance(helpful, bool) or not (turn is None or isinstance(turn, int)):
+            raise InputError("Feedback is helpful=True/False and an optional turn index.")
         value = "up" if helpful else "down"
         if turn is None:
             return self._conversations.annotate_last(conversation_id, "assistant", feedback=value)

@@ -587,6 +587,19 @@ def _token_alike(a: str, b: str) -> bool:
     return SequenceMatcher(None, a, b, autojunk=False).ratio() >= 0.8
 
 
+# A customer re-asking types a question, not an essay: compare at most this many content
+# words of each message, and only the latest answered questions. Together they bound the
+# repeated-question check whatever the history holds (a hostile client may send
+# thousands of long messages).
+_SIMILARITY_WORDS = 48
+_REPEAT_WINDOW = 12
+
+
+def _content_words(text: str) -> list[str]:
+    words = dict.fromkeys(t for t in tokenize(text[:2000]) if t not in _REASK_WORDS)
+    return list(words)[:_SIMILARITY_WORDS]
+
+
 def text_similarity(a: str, b: str) -> float:
     """How alike two questions are, 0..1: Jaccard overlap of their content words.
 
@@ -595,16 +608,21 @@ def text_similarity(a: str, b: str) -> float:
     "how do I reset the router". Word overlap rather than character overlap, because
     support questions come in minimal pairs that are *different* questions: "what does
     solid amber mean" vs "what does blinking amber mean" share 87% of their characters
-    but only 3 of 5 content words.
+    but only 3 of 5 content words. Exact matches are counted first; the fuzzy comparison
+    only looks at the words left over, of similar length, so its cost stays bounded.
     """
-    ta = [t for t in dict.fromkeys(tokenize(a)) if t not in _REASK_WORDS]
-    tb = [t for t in dict.fromkeys(tokenize(b)) if t not in _REASK_WORDS]
+    ta, tb = _content_words(a), _content_words(b)
     if not ta or not tb:
         return 0.0
-    free = list(tb)
-    matched = 0
+    exact = set(ta) & set(tb)
+    free = [w for w in tb if w not in exact]
+    matched = len(exact)
     for word in ta:
-        hit = next((w for w in free if _token_alike(word, w)), None)
+        if word in exact:
+            continue
+        hit = next(
+            (w for w in free if abs(len(w) - len(word)) <= 2 and _token_alike(word, w)), None
+        )
         if hit is not None:
             matched += 1
             free.remove(hit)
@@ -637,11 +655,15 @@ def detect_repeated_failure(
             float(downs),
             ("feedback: down",),
         )
-    answered = [
-        t.text
-        for i, t in enumerate(history)
-        if t.role == "user" and any(u.role == "assistant" for u in history[i + 1 :])
-    ]
+    answered: list[str] = []  # the latest questions the bot answered, newest first
+    replied = False
+    for turn in reversed(history):
+        if turn.role == "assistant":
+            replied = True
+        elif replied:
+            answered.append(turn.text)
+            if len(answered) >= _REPEAT_WINDOW:
+                break
     if not answered:
         return None
     best, asked = max(((text_similarity(question, q), q) for q in answered), default=(0.0, ""))

@@ -100,12 +100,65 @@ def strip_invisible(text: str) -> str:
     return _INVISIBLE.sub("", unicodedata.normalize("NFC", text))
 
 
-def clean_question(text: str, max_chars: int) -> tuple[str, list[str]]:
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+=-]{0,127}")
+MAX_ID_CHARS = 128
+
+
+def check_text(value: object, what: str) -> str:
+    """Untrusted text at the boundary: a ``str`` of Unicode scalar values, or an InputError.
+
+    The one gate every question, reply and id passes through (Python API, CLI, web UI),
+    so nothing deeper (tokenizers, SQLite, the model) ever sees a non-string or a lone
+    surrogate (what a JSON escape of one, or undecodable bytes, produce).
+
+    Args:
+        value: what the caller sent.
+        what: its name in the error message ("The question", "The conversation id").
+
+    Raises:
+        InputError: not a string, or not valid Unicode text; the message says what to do.
+    """
+    if not isinstance(value, str):
+        raise InputError(
+            f"{what} must be text (a string), not {type(value).__name__}. Send it as a string."
+        )
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputError(
+            f"{what} holds characters that are not valid Unicode text (position {exc.start}: a "
+            "lone surrogate, e.g. from undecodable bytes). Send UTF-8 text; decode bytes with "
+            "errors='replace'."
+        ) from None
+    return value
+
+
+def check_id(value: object, what: str = "The conversation id") -> str:
+    """An id from outside (conversation, hand-off): 1-128 plain ASCII characters.
+
+    Ids end up in SQLite keys, URLs and log lines; a short, plain alphabet keeps them
+    harmless there.
+
+    Raises:
+        InputError: not a string, empty, too long, or with other characters.
+    """
+    text = check_text(value, what)
+    if not _ID.fullmatch(text):
+        shown = text[:40] + ("..." if len(text) > 40 else "")
+        raise InputError(
+            f"{what} {shown!r} is not valid: use 1-{MAX_ID_CHARS} letters, digits or "
+            "'.', '_', ':', '@', '+', '=', '-', starting with a letter or digit."
+        )
+    return text
+
+
+def clean_question(text: object, max_chars: int) -> tuple[str, list[str]]:
     """Clean a customer message; returns the text and notices for the customer.
 
     Raises:
-        InputError: nothing readable is left.
+        InputError: not text (see :func:`check_text`), or nothing readable is left.
     """
+    text = check_text(text, "The question")
     notices: list[str] = []
     cleaned = strip_invisible(text)
     if cleaned != text and len(text) - len(cleaned) > 0:
