@@ -15,6 +15,7 @@ import csv
 import io
 import json
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -177,27 +178,70 @@ def load_text(path: Path, settings: IngestSettings) -> Document:
     return load_markdown_text(_SETEXT.sub(to_atx, text), path.stem)
 
 
-_HTML_BLOCKS = {
-    "p",
-    "li",
-    "pre",
-    "blockquote",
-    "dt",
-    "dd",
-    "tr",
-    "caption",
-    "figcaption",
-    "address",
-}
+# Elements that end a line of text (a browser starts a new line after them).
+_HTML_BLOCKS = frozenset(
+    "p div pre blockquote dt dd li tr caption figcaption address section article main "
+    "aside table thead tbody tfoot ul ol dl hr br center".split()
+)
+_HTML_HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 _HTML_DROP = ["script", "style", "noscript", "template", "nav", "iframe", "svg", "form", "button"]
+# Page furniture by its conventional names (generated manuals, CMS themes).
+_HTML_FURNITURE = re.compile(
+    r"(?:^|[\s_-])(?:nav|navbar|navigation|nav-panel|navheader|navfooter|breadcrumbs?|"
+    r"header|footer|masthead|sidebar|skip-link|toc|table-of-contents|menu)(?:$|[\s_-])",
+    re.IGNORECASE,
+)
+_HTML_LINK_SHARE = 0.7
+
+
+def _is_furniture(el: Any) -> bool:
+    """Navigation, headers, footers and tables of contents, as a reader tells them apart.
+
+    By role or conventional class/id name, or by shape: a block (list, table, paragraph,
+    div) holding two or more links, with at least 70% of its letters and digits in link
+    text. That is what a
+    "Previous | Up | Next" bar, a breadcrumb or a table of contents looks like in any
+    generated manual, whatever the generator calls it; prose that cites a link or two
+    keeps most of its words outside links.
+    """
+    if el.name in ("header", "footer", "aside") or el.get("role") in ("navigation", "banner"):
+        return True
+    names = " ".join([el.get("id") or "", *(el.get("class") or [])])
+    if names.strip() and _HTML_FURNITURE.search(names):
+        return True
+    if el.name not in ("ul", "ol", "dl", "table", "div", "p", "menu", "center"):
+        return False
+    links = el.find_all("a", href=True)
+    if len(links) < 2:
+        return False
+    text = _alnum(el.get_text(" ", strip=True))
+    linked = sum(_alnum(a.get_text(" ", strip=True)) for a in links)
+    return text > 0 and linked / text >= _HTML_LINK_SHARE
+
+
+def _alnum(text: str) -> int:
+    """Letters and digits in ``text``: what link density is measured in ("[ << ]" is 0)."""
+    return sum(ch.isalnum() for ch in text)
 
 
 def load_html(path: Path, settings: IngestSettings) -> Document:
-    """HTML: headings h1-h6 open sections; paragraphs, list items and table rows fill them."""
-    from bs4 import BeautifulSoup, Tag
+    """HTML read as a browser reads it: headings open sections, everything else fills them.
+
+    Parsed with html5lib, the HTML5 parsing algorithm browsers use, so unclosed
+    paragraphs, headings inside ``<p>`` and other tag soup of generated manuals end up
+    where a browser puts them. Scripts, styles, navigation bars, headers, footers and
+    tables of contents are left out (:func:`_is_furniture`): they repeat on every page and
+    answer nothing.
+    """
+    import warnings
+
+    from bs4 import BeautifulSoup, NavigableString, Tag, XMLParsedAsHTMLWarning
+    from bs4.element import Comment, Declaration, Doctype, ProcessingInstruction
 
     text = decode_text(path, read_bytes(path, settings), settings)
-    soup = BeautifulSoup(text, "html.parser")
+    with warnings.catch_warnings():  # XHTML is HTML to a browser, and to us
+        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
+        soup = BeautifulSoup(text, "html5lib")
     for tag in soup.find_all(_HTML_DROP):
         tag.decompose()
     title_tag = soup.find("title")
@@ -208,63 +252,96 @@ def load_html(path: Path, settings: IngestSettings) -> Document:
         or path.stem
     )
     root = soup.body or soup
+    for el in root.find_all(True):
+        if el.parent is not None and _is_furniture(el) and not el.find(list(_HTML_HEADINGS)):
+            el.decompose()
     stack: list[tuple[int, str]] = []
     sections: list[Section] = []
     buf: list[str] = []
+    links = [0, 0]  # links in the section so far, and the characters of their text
 
     def flush() -> None:
-        body = _clean("\n".join(buf))
-        if body:
+        body = _clean("".join(buf))
+        # A section that is only links (a table of contents, an index) answers nothing.
+        contents = links[0] >= 2 and links[1] >= _HTML_LINK_SHARE * _alnum(body)
+        if body and not contents:
             heads = tuple(h for lvl, h in stack if not (lvl == 1 and h == title))
             sections.append(Section(headings=heads, text=body))
         buf.clear()
+        links[:] = [0, 0]
 
-    for el in root.find_all(True):
-        if not isinstance(el, Tag):
-            continue
-        name = el.name or ""
-        if re.fullmatch(r"h[1-6]", name):
-            flush()
-            level = int(name[1])
-            while stack and stack[-1][0] >= level:
-                stack.pop()
-            stack.append((level, el.get_text(" ", strip=True)))
-        elif name in _HTML_BLOCKS and not el.find_parent(list(_HTML_BLOCKS)):
-            if name == "tr":
-                cells = [c.get_text(" ", strip=True) for c in el.find_all(["td", "th"])]
-                line = " | ".join(c for c in cells if c)
-            else:
-                line = el.get_text(" ", strip=True)
-            if line:
-                buf.append(("- " if name == "li" else "") + line)
+    skip = (Comment, Declaration, Doctype, ProcessingInstruction)
+
+    def walk(node: Tag) -> None:
+        for child in node.children:
+            if isinstance(child, NavigableString):
+                if not isinstance(child, skip):
+                    inside_pre = child.find_parent("pre") is not None
+                    buf.append(str(child) if inside_pre else " ".join(str(child).split()) + " ")
+                continue
+            if not isinstance(child, Tag):
+                continue
+            name = child.name or ""
+            if name in _HTML_HEADINGS:
+                flush()
+                level = int(name[1])
+                while stack and stack[-1][0] >= level:
+                    stack.pop()
+                stack.append((level, child.get_text(" ", strip=True)))
+                continue
+            if name == "a" and child.get("href"):
+                links[0] += 1
+                links[1] += _alnum(child.get_text(" ", strip=True))
+            if name in ("td", "th") and child.find_previous_sibling(["td", "th"]) is not None:
+                buf.append(" | ")
+            if name in _HTML_BLOCKS:
+                buf.append("\n")
+            if name == "li":
+                buf.append("- ")
+            walk(child)
+            if name in _HTML_BLOCKS:
+                buf.append("\n")
+
+    walk(root)
     flush()
-    if not sections:
-        body = _clean(root.get_text("\n", strip=True))
-        if body:
-            sections.append(Section(headings=(), text=body))
     return Document(title=title, sections=sections)
 
 
+PDF_PASSWORD_FIX = (
+    "Remove the password (in the PDF editor that made it, or with "
+    "`qpdf --decrypt --password=PASSWORD in.pdf out.pdf`), or export or print an "
+    "unprotected copy to PDF, and ingest that."
+)
+
+
 def load_pdf(path: Path, settings: IngestSettings) -> Document:
-    """PDF: text per page, cut into sections at the headings its outline (bookmarks) names."""
+    """PDF: text per page, cut into sections at the headings its outline (bookmarks) names.
+
+    Encrypted PDFs that open without a password (an empty user password, common for forms
+    and statements; RC4 or AES, read through ``cryptography``) are decrypted and read;
+    password-protected ones are rejected as such. Pages whose extracted text is not text
+    (a font without a usable character map gives glyph garbage) are left out with a
+    warning, and a PDF with nothing else is rejected (:func:`text_quality`).
+    """
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import DependencyError, FileNotDecryptedError, PdfReadError
 
     data = read_bytes(path, settings)
     try:
         reader = PdfReader(io.BytesIO(data), strict=False)
-        if reader.is_encrypted:
-            try:
-                ok = bool(reader.decrypt(""))
-            except Exception:  # noqa: BLE001 - unsupported crypto is the same outcome
-                ok = False
-            if not ok:
-                raise FileRejected(
-                    path, "is password-protected", "Save an unencrypted copy and ingest that."
-                )
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise FileRejected(path, "is password-protected", PDF_PASSWORD_FIX)
         n_pages = len(reader.pages)
     except FileRejected:
         raise
+    except DependencyError as exc:
+        raise FileRejected(
+            path,
+            f"is encrypted and cannot be decrypted here ({exc})",
+            "Install the PDF crypto support: pip install 'pypdf[crypto]'.",
+        ) from exc
+    except FileNotDecryptedError as exc:
+        raise FileRejected(path, "is password-protected", PDF_PASSWORD_FIX) from exc
     except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
         raise FileRejected(
             path, f"is not a readable PDF ({exc})", "Re-export it from the original document."
@@ -292,12 +369,17 @@ def load_pdf(path: Path, settings: IngestSettings) -> Document:
     sections: list[Section] = []
     stack: list[tuple[int, str]] = []
     warnings: list[str] = []
+    garbled: list[tuple[int, TextQuality, str]] = []
     for index in range(n_pages):
         try:
             page_text = reader.pages[index].extract_text() or ""
         except Exception as exc:  # noqa: BLE001
             warnings.append(f"page {index + 1} skipped: {exc}")
             continue
+        quality = text_quality(page_text)
+        if not quality.readable:
+            garbled.append((index + 1, quality, page_text))
+            page_text = ""  # its outline headings still open sections
         lines = _strip_page_furniture(page_text.splitlines())
         pending = list(by_page.get(index, []))
         buf: list[str] = []
@@ -328,6 +410,24 @@ def load_pdf(path: Path, settings: IngestSettings) -> Document:
         flush()
     if not title:
         title = outline[0][1] if outline else path.stem
+    if garbled:
+        _, quality, sample = garbled[0]
+        what = (
+            f"its text is not readable text ({quality.describe()}, e.g. "
+            f"{_sample(sample)!r}): its fonts do not map glyphs to characters"
+        )
+        if not sections:
+            raise FileRejected(
+                path,
+                what,
+                "Re-export it with embedded Unicode fonts (or 'PDF/A'), or run OCR on it, and "
+                "ingest that.",
+            )
+        pages = ", ".join(str(n) for n, _, _ in garbled[:10]) + ("..." if len(garbled) > 10 else "")
+        warnings.append(
+            f"page(s) {pages} left out: {what}. Re-export the PDF with embedded Unicode fonts "
+            "to index them."
+        )
     if not sections:
         raise FileRejected(
             path,
@@ -335,6 +435,107 @@ def load_pdf(path: Path, settings: IngestSettings) -> Document:
             "Run OCR on it first, or provide the text another way.",
         )
     return Document(title=title, sections=sections, warnings=warnings)
+
+
+# -- is extracted text text? ---------------------------------------------------------------
+
+# Scripts written without spaces between words: their "words" cannot be counted.
+_UNSPACED = re.compile(
+    "[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]"
+)
+_EDGE_PUNCT = "\"'`.,;:!?()[]{}<>«»‹›„“”‚‘’*_/|"
+MIN_JUDGED_CHARS = 40
+MIN_LETTER_SHARE = 0.3
+_RUNS = re.compile(r"([^\w\s])\1{2,}")  # dot leaders and rules: "......", "-----"
+MIN_WORD_SHARE = 0.4
+
+
+@dataclass(frozen=True)
+class TextQuality:
+    """How much of a text is letters, and how much of it is words.
+
+    ``letters``: the share of non-space characters that are letters (any script),
+    digits and runs of one punctuation mark (dot leaders, rules) left out.
+    ``words``: the share of tokens holding letters that look like words: two or more
+    letters (apostrophes and hyphens inside allowed) in lower, upper or title case.
+    Tokens with digits (codes, prices, versions) are left out. Text in a script written
+    without spaces (Chinese, Japanese, Thai...) is judged on its letters only. Nothing
+    here is tied to a language: glyph garbage ("F n e m b h e h k ; e Z") has single
+    letters and symbols instead of words, in any language.
+    """
+
+    chars: int
+    letters: float
+    words: float
+
+    @property
+    def readable(self) -> bool:
+        """False for text that is mostly not words (too short a text is not judged)."""
+        if self.chars < MIN_JUDGED_CHARS:
+            return True
+        return self.letters >= MIN_LETTER_SHARE and self.words >= MIN_WORD_SHARE
+
+    def describe(self) -> str:
+        """``12% words, 85% letters``."""
+        return f"{self.words:.0%} words, {self.letters:.0%} letters"
+
+
+def _wordlike(token: str) -> bool:
+    core = token.strip(_EDGE_PUNCT)
+    letters = [ch for ch in core if ch.isalpha()]
+    inside = "'’-\u00b7"
+    if len(letters) < 2 or not all(ch.isalpha() or ch in inside or _is_mark(ch) for ch in core):
+        return False
+    plain = "".join(letters)
+    return plain.islower() or plain.isupper() or (plain[0].isupper() and plain[1:].islower())
+
+
+def _is_mark(ch: str) -> bool:
+    return unicodedata.category(ch).startswith("M")
+
+
+def text_quality(text: str) -> TextQuality:
+    """Measure how much of ``text`` is letters and words (see :class:`TextQuality`)."""
+    visible = [ch for ch in text if not ch.isspace()]
+    if not visible:
+        return TextQuality(0, 0.0, 0.0)
+    counted = [ch for ch in _RUNS.sub("", text) if not ch.isspace() and not ch.isdigit()]
+    letters = sum(1 for ch in counted if ch.isalpha() or _is_mark(ch))
+    letter_share = letters / len(counted) if counted else 1.0
+    if len(_UNSPACED.findall(text)) > letters / 2:
+        return TextQuality(len(visible), letter_share, 1.0)
+    tokens = [t for t in text.split() if any(ch.isalpha() for ch in t)]
+    judged = [t for t in tokens if not any(ch.isdigit() for ch in t)]
+    words = sum(1 for t in judged if _wordlike(t)) / len(judged) if judged else 1.0
+    return TextQuality(len(visible), letter_share, words)
+
+
+_WORD = re.compile(r"[^\W\d_]{3,}")
+MIN_VOCABULARY = 1000
+MIN_KNOWN_SHARE = 0.2
+
+
+def words_of(text: str) -> list[str]:
+    """Lower-cased words of three or more letters (any script), for word lists."""
+    return [w.lower() for w in _WORD.findall(text)]
+
+
+def known_word_share(text: str, vocabulary: set[str]) -> float | None:
+    """Share of ``text``'s words found in ``vocabulary`` (words of the other documents).
+
+    None when it says nothing: a small word list, a short text, or a script written
+    without spaces. Text whose glyphs map to the wrong letters reads as words
+    ("Wkh txlfn eurzq") but hardly any of them occur in the rest of the knowledge base.
+    """
+    words = words_of(text)
+    if len(vocabulary) < MIN_VOCABULARY or len(words) < 100 or _UNSPACED.search(text):
+        return None
+    return sum(1 for w in words if w in vocabulary) / len(words)
+
+
+def _sample(text: str, n: int = 40) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= n else flat[:n] + "..."
 
 
 _PAGE_NUMBER = re.compile(r"^\s*(page\s+)?\d+(\s*(of|/)\s*\d+)?\s*$", re.I)
