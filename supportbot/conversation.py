@@ -8,6 +8,7 @@ threads at once.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 import time
@@ -187,18 +188,6 @@ class SqliteConversationStore:
             )
 
 
-_FOLLOWUP_OPENERS = (
-    "and ",
-    "what about",
-    "how about",
-    "also",
-    "what if",
-    "then ",
-    "so ",
-    "ok ",
-    "okay ",
-    "but ",
-)
 _REFERRING = {
     "it",
     "that",
@@ -216,19 +205,18 @@ _REFERRING = {
 
 
 def is_followup(question: str) -> bool:
-    """Whether a message leans on the previous one.
+    """Whether a message is elliptical: it cannot be searched without the previous one.
 
-    True when it is short, opens with "and"/"what about", or points back with
-    "it"/"that"/"the other one".
+    True when it has at most two content words ("and the satellites?", "how long does
+    that take?"), or three with a word pointing back ("can I use it with my modem?"). A
+    complete question is searched on its own even when it opens like a follow-up ("and
+    how long does a factory reset take?"): joining it to the previous question would
+    pull the search back to the previous topic.
     """
     q = question.lower().strip()
-    words = q.replace("?", " ").split()
+    words = set(re.findall(r"[a-z']+", q))
     content = tokenize(q)
-    return (
-        q.startswith(_FOLLOWUP_OPENERS)
-        or len(content) <= 2
-        or (len(content) <= 5 and any(w in _REFERRING for w in words))
-    )
+    return len(content) <= 2 or (len(content) <= 3 and bool(words & _REFERRING))
 
 
 def retrieval_query(question: str, history: list[Turn]) -> str:

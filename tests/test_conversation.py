@@ -47,6 +47,11 @@ def test_followups_are_joined_to_the_previous_question() -> None:
     assert is_followup("what about the blue one?")
     assert is_followup("how long does that take?")
     assert not is_followup("how do I set up port forwarding for my xbox")
+    # complete questions stand on their own, however they open
+    assert not is_followup("and how long does a factory reset take?")
+    assert not is_followup("also, how do I change the admin password on the app?")
+    assert is_followup("and what colour does it blink?")
+    assert is_followup("can I use it with my modem?")
     assert retrieval_query("and the satellites?", history) == (
         "how long is the warranty on the R1 Pro and the satellites?"
     )

@@ -102,3 +102,29 @@ def test_missing_model_folder_says_what_to_do(tmp_path: Path) -> None:
         SentenceTransformerEmbedder(str(tmp_path / "absent")).embed(["x"])
     with pytest.raises(ModelError, match="never downloads"):
         SentenceTransformerEmbedder("sentence-transformers/all-mpnet-base-v2").embed(["x"])
+
+
+def test_follow_ups_borrow_only_when_elliptical(
+    kb_index: Settings, real_embedder: SentenceTransformerEmbedder
+) -> None:
+    """A complete question is searched on its own; an elliptical one leans on the last."""
+    from supportbot.conversation import Turn
+    from supportbot.factory import build
+    from supportbot.generate import ScriptedGenerator
+
+    bot = build(kb_index, embedder=real_embedder, generator=ScriptedGenerator()).bot
+    first = "my router light is blinking amber and there's no internet, what do I do?"
+    history = [Turn("user", first), Turn("assistant", "Restart the router [1].")]
+
+    complete = bot.plan("and how long does a factory reset take?", history)
+    assert complete.query == "and how long does a factory reset take?"
+    top = " ".join(h.chunk.heading + " " + h.chunk.text for h in complete.retrieval.hits[:3])
+    assert "reset" in top.lower()
+    assert not any("LED color" in h.chunk.heading for h in complete.retrieval.hits[:1])
+
+    elliptical = bot.plan("how long does that take?", history)
+    assert elliptical.query.startswith(first)
+    firmware = [Turn("user", "how do I update the firmware?"), Turn("assistant", "...")]
+    satellites = bot.plan("and the satellites?", firmware)
+    assert satellites.query == "how do I update the firmware? and the satellites?"
+    assert any("firmware" in h.chunk.heading.lower() for h in satellites.retrieval.hits[:3])
