@@ -60,6 +60,19 @@ def _fmt(value: object) -> str:
     return str(value)
 
 
+def _with_ci(value: object, ci: object) -> str:
+    """``0.800 [0.69, 0.88]``: a figure with its 95% interval."""
+    if value is None:
+        return "-"
+    if isinstance(ci, list | tuple) and len(ci) == 2:
+        return f"{_fmt(value)} [{ci[0]:.2f}, {ci[1]:.2f}]"
+    return _fmt(value)
+
+
+def _pair(scope: dict[str, Any]) -> str:
+    return f"{scope['in_scope']} / {scope['out_of_scope']}" if scope else "-"
+
+
 def _print_eval(reports: list[Any], out: Console) -> None:
     """Side-by-side tables: one column per configuration."""
     table = Table(title="supportbot eval", show_lines=False)
@@ -72,7 +85,10 @@ def _print_eval(reports: list[Any], out: Console) -> None:
 
     row("questions", lambda r: r.questions)
     for key in ("n", "recall@1", "recall@5", "recall@10", "mrr"):
-        row(f"retrieval {key}", lambda r, key=key: r.retrieval.get(key))
+        row(
+            f"retrieval {key}",
+            lambda r, key=key: _with_ci(r.retrieval.get(key), r.retrieval_ci.get(key)),
+        )
     row("recall in bot's sources", lambda r: r.retrieval_bot_hits.get("recall@10"))
     if not all(r.retrieval_only for r in reports):
         row("accuracy (all facts)", lambda r: r.accuracy)
@@ -82,6 +98,14 @@ def _print_eval(reports: list[Any], out: Console) -> None:
         row("escalate-labelled handled", lambda r: r.escalate_handled)
     for key in ("precision", "recall", "f1", "false_escalation_rate"):
         row(f"escalation {key}", lambda r, key=key: r.escalation.get(key))
+    if any(r.scope for r in reports):
+        row("in scope / out of scope", lambda r: _pair(r.scope))
+        for key, name in (
+            ("auroc", "relevance AUROC (in vs out)"),
+            ("out_of_scope_answered", "out-of-scope answered"),
+            ("in_scope_handed_over", "in-scope handed over"),
+        ):
+            row(name, lambda r, key=key: _with_ci(r.scope.get(key), r.scope.get(f"{key}_ci")))
     if not all(r.retrieval_only for r in reports):
         row("ttft p50 (s)", lambda r: r.ttft_p50)
         row("ttft p95 (s)", lambda r: r.ttft_p95)

@@ -34,9 +34,11 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any
 
 from evaluate.questions import EvalQuestion, first_gold_rank, score_retrieval
+from evaluate.stats import auroc, bootstrap_ci, wilson
 from supportbot.config import Settings
 from supportbot.conversation import Turn
 from supportbot.escalation import Reason
@@ -122,6 +124,7 @@ class QuestionResult:
     total: float | None = None
     tokens: int = 0
     generation_seconds: float = 0.0
+    relevance: float | None = None  # the calibrated relevance of the best passage
 
 
 @dataclass
@@ -137,6 +140,8 @@ class EvalReport:
     retrieval: dict[str, float | int] = field(default_factory=dict)
     retrieval_bot_hits: dict[str, float | int] = field(default_factory=dict)
     retrieval_misses: list[str] = field(default_factory=list)
+    retrieval_ci: dict[str, tuple[float, float] | None] = field(default_factory=dict)
+    scope: dict[str, Any] = field(default_factory=dict)
     accuracy: float | None = None
     accuracy_n: int = 0
     citation_precision: float | None = None
@@ -225,6 +230,7 @@ def evaluate(
         if retrieval_only:
             plan = bot.plan(q.question, history, k=k)
             retrieval, decision = plan.retrieval, plan.decision
+            row.relevance = retrieval.top_score
             row.mode = decision.action
             row.actual = decision.action
             row.reasons = [r.value for r in decision.reasons]
@@ -239,6 +245,7 @@ def evaluate(
             row.reasons = [r.value for r in reply.escalation.reasons] if reply.escalation else []
             hits10 = bot.search(reply.trace.retrieval_query, k=k).hits
             used = reply.trace.hits
+            row.relevance = max((h.score for h in used), default=0.0)
             if q.facts and q.decision == "answer":
                 row.correct = has_facts(reply.answer, q)
             if q.decision == "answer":
@@ -276,6 +283,14 @@ def _summarise(
     report.retrieval = scores.as_dict()
     report.retrieval_misses = scores.misses
     report.retrieval_bot_hits = score_retrieval(bot_hits, RECALL_KS).as_dict()
+    ranked = [r for r in rows if any(q.id == r.id and q.answerable for q, _ in search)]
+    for k in RECALL_KS:
+        report.retrieval_ci[f"recall@{k}"] = bootstrap_ci(
+            ranked,
+            partial(_recall_at, k=k),
+        )
+    report.retrieval_ci["mrr"] = bootstrap_ci(ranked, _mrr)
+    report.scope = _scope(rows)
 
     judged = [r for r in rows if r.correct is not None]
     report.accuracy_n = len(judged)
@@ -328,6 +343,51 @@ def _summarise(
         if gen_seconds > 0:
             report.tokens_per_s = _r(sum(r.tokens for r in rows) / gen_seconds, 2)
     report.peak_memory_mb = peak_memory_mb()
+
+
+def _recall_at(rows: Sequence[QuestionResult], k: int) -> float | None:
+    if not rows:
+        return None
+    return sum(1 for r in rows if r.gold_rank is not None and r.gold_rank <= k) / len(rows)
+
+
+def _mrr(rows: Sequence[QuestionResult]) -> float | None:
+    if not rows:
+        return None
+    return sum(1.0 / r.gold_rank for r in rows if r.gold_rank) / len(rows)
+
+
+def _scope(rows: Sequence[QuestionResult]) -> dict[str, Any]:
+    """In scope (labelled answer) against out of scope (labelled NO_RELEVANT_CONTEXT).
+
+    How well the relevance score separates them (AUROC), and what the bot did: the
+    share of out-of-scope questions it answered anyway, and the share of in-scope
+    questions it handed to a person. Each with its 95% interval.
+    """
+    inside = [r for r in rows if r.expected == "answer"]
+    outside = [r for r in rows if Reason.NO_RELEVANT_CONTEXT.value in r.expected_reasons]
+    if not inside or not outside:
+        return {}
+    answered = sum(1 for r in outside if r.actual == "answer")
+    handed = sum(1 for r in inside if r.actual == "escalate")
+    scored = [r for r in [*inside, *outside] if r.relevance is not None]
+
+    def area(sample: Sequence[QuestionResult]) -> float | None:
+        pos = [r.relevance for r in sample if r.expected == "answer" and r.relevance is not None]
+        neg = [r.relevance for r in sample if r.expected != "answer" and r.relevance is not None]
+        return auroc(pos, neg)
+
+    value = area(scored)
+    return {
+        "in_scope": len(inside),
+        "out_of_scope": len(outside),
+        "auroc": _r(value),
+        "auroc_ci": bootstrap_ci(scored, area) if value is not None else None,
+        "out_of_scope_answered": _r(answered / len(outside)),
+        "out_of_scope_answered_ci": wilson(answered, len(outside)),
+        "in_scope_handed_over": _r(handed / len(inside)),
+        "in_scope_handed_over_ci": wilson(handed, len(inside)),
+    }
 
 
 THRESHOLDS: dict[str, tuple[bool, Callable[[EvalReport], float | None]]] = {

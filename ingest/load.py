@@ -235,8 +235,15 @@ def load_html(path: Path, settings: IngestSettings) -> Document:
     """
     import warnings
 
-    from bs4 import BeautifulSoup, NavigableString, Tag, XMLParsedAsHTMLWarning
-    from bs4.element import Comment, Declaration, Doctype, ProcessingInstruction
+    from bs4 import BeautifulSoup, XMLParsedAsHTMLWarning
+    from bs4.element import (
+        Comment,
+        Declaration,
+        Doctype,
+        NavigableString,
+        ProcessingInstruction,
+        Tag,
+    )
 
     text = decode_text(path, read_bytes(path, settings), settings)
     with warnings.catch_warnings():  # XHTML is HTML to a browser, and to us

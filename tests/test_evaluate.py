@@ -233,3 +233,43 @@ def test_cli_compares_configs_side_by_side_and_plots(
 def test_cli_unknown_model_file_is_a_clean_error(env: Path, tmp_path: Path) -> None:
     res = runner.invoke(cli.app, ["eval", str(env), "--model", str(tmp_path / "nope.gguf")])
     assert res.exit_code == 1 and "no such GGUF" in res.output
+
+
+def test_intervals_and_ranking_quality() -> None:
+    from evaluate.stats import auroc, bootstrap_ci, wilson
+
+    assert wilson(0, 55) == (0.0, 0.0653)  # "none of 55" still allows up to 6.5%
+    low, high = wilson(50, 100) or (0, 0)
+    assert low < 0.5 < high and round(high - low, 2) == 0.19
+    assert wilson(0, 0) is None
+    assert auroc([0.9, 0.8], [0.1, 0.2]) == 1.0
+    assert auroc([0.5], [0.5]) == 0.5
+    assert auroc([], [0.1]) is None
+    rows = list(range(50))
+    ci = bootstrap_ci(rows, lambda s: sum(s) / len(s))
+    assert ci == bootstrap_ci(rows, lambda s: sum(s) / len(s))  # deterministic
+    assert ci is not None and ci[0] < 24.5 < ci[1]
+
+
+def test_scope_figures_separate_in_and_out_of_scope() -> None:
+    from evaluate.run import QuestionResult, _scope
+
+    inside = [
+        QuestionResult(f"a{i}", "answer", "answer", "generated", [], [], relevance=0.8)
+        for i in range(9)
+    ] + [QuestionResult("a9", "answer", "escalate", "handoff", [], [], relevance=0.2)]
+    outside = [
+        QuestionResult(
+            f"o{i}", "escalate", "escalate", "handoff", ["NO_RELEVANT_CONTEXT"], [], relevance=0.1
+        )
+        for i in range(4)
+    ] + [
+        QuestionResult(
+            "o4", "escalate", "answer", "generated", ["NO_RELEVANT_CONTEXT"], [], relevance=0.9
+        )
+    ]
+    scope = _scope(inside + outside)
+    assert (scope["in_scope"], scope["out_of_scope"]) == (10, 5)
+    assert scope["in_scope_handed_over"] == 0.1 and scope["out_of_scope_answered"] == 0.2
+    assert scope["auroc"] == round((36 + 9 * 0 + 4 * 1 + 0) / 50, 4)  # pairs ranked right
+    assert scope["in_scope_handed_over_ci"][0] < 0.1 < scope["in_scope_handed_over_ci"][1]
