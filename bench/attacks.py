@@ -474,13 +474,28 @@ def attack_settings(data_dir: Path, **overrides: Any) -> Any:
 
 
 def ingest_cases(
-    cases: list[AttackCase], settings: Any, extra: list[Path] | None = None, embedder: Any = None
+    cases: list[AttackCase],
+    settings: Any,
+    extra: list[Path] | None = None,
+    embedder: Any = None,
+    quarantine: bool = True,
 ) -> Path:
-    """Write the document cases as bulletins under ``data_dir`` and ingest them (+ ``extra``)."""
+    """Write the document cases as bulletins under ``data_dir`` and ingest them (+ ``extra``).
+
+    ``quarantine=False`` releases every passage ingest quarantined, as an administrator
+    could: what is measured then is the defence behind the quarantine (prompt, verification,
+    guard, renderer), with every poisoned passage retrievable.
+    """
     from ingest import run_ingest
+    from ingest.quarantine import list_quarantined, release
+    from supportbot.factory import build_store
 
     folder = write_bulletins(cases, Path(settings.data_dir).parent / "bulletins")
     report = run_ingest([*(extra or []), folder], settings, embedder=embedder)
     if not report.ok:
         raise RuntimeError(f"ingest of the attack documents failed: {report}")
+    if not quarantine:
+        store = build_store(settings)
+        for passage in list_quarantined(settings, store):
+            release(settings, store, passage.chunk_id)
     return folder

@@ -1,8 +1,11 @@
 """``supportbot ingest`` / ``python -m ingest``: the ingestion command line.
 
-Exit codes: 0 all good, 1 the run could not happen (settings, store, lock, model),
-2 the run happened but some files failed (each is listed with its reason),
-3 ``--verify`` found problems.
+Exit codes: 0 all good, 1 the run could not happen (settings, store, lock, model), or a
+``--release`` id was not a quarantined passage, 2 the run happened but some files failed
+(each is listed with its reason), 3 ``--verify`` found problems.
+
+``--quarantined`` lists the passages held back because they address the assistant
+(``ingest/quarantine.py``); ``--release CHUNK_ID`` lets one be retrieved again.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -24,6 +28,7 @@ from rich.progress import Progress as RichProgress
 from rich.table import Table
 
 from ingest.pipeline import FileResult, IngestReport, Progress, run_ingest
+from ingest.quarantine import QuarantinedPassage, excerpt, list_quarantined, release
 from ingest.verify import VerifyReport, verify_index
 from supportbot.cli import ConfigOption, fail, settings_from
 from supportbot.errors import SupportBotError
@@ -70,6 +75,7 @@ def print_report(report: IngestReport) -> None:
     table.add_row("chunks embedded", str(report.chunks_embedded))
     table.add_row("chunks deleted", str(report.chunks_deleted))
     table.add_row("chunks in these files", str(report.chunks_total))
+    table.add_row("passages quarantined", str(len(report.quarantined)))
     rate = report.chunks_embedded / report.seconds if report.seconds else 0.0
     table.add_row("time", f"{report.seconds:.1f} s ({rate:.0f} chunks/s)")
     console.print(table)
@@ -79,15 +85,52 @@ def print_report(report: IngestReport) -> None:
                 console.print(f"  would be {f.status}: {f.source} ({f.chunks} chunks)")
     for w in report.warnings:
         console.print(f"[yellow]warning:[/] {w}")
+    if report.calibration:
+        console.print(escape(report.calibration), highlight=False)
     for f in report.files:
         for w in f.warnings:
-            console.print(f"[yellow]warning:[/] {f.source}: {w}")
+            console.print(f"[yellow]warning:[/] {escape(f.source)}: {escape(w)}", highlight=False)
+    if report.quarantined:
+        console.print(
+            f"[yellow]{len(report.quarantined)} passage(s) quarantined[/]: they address the "
+            "assistant (a persona, a mode, rules for its answers) and will not be used in "
+            "answers. Read them and release one with `supportbot ingest --release CHUNK_ID`:"
+        )
+        for f, q in report.quarantined:
+            where = " > ".join(str(p) for p in (f.source, q.get("section")) if p)
+            page = f" (p. {q['page']})" if q.get("page") else ""
+            console.print(
+                f"  {q['chunk_id']}  {where}{page}\n"
+                f"    why: {q['reason']}\n    text: {q['excerpt']}",
+                markup=False,
+                highlight=False,
+            )
+    elif report.quarantined_in_index:
+        console.print(
+            f"{report.quarantined_in_index} passage(s) in the index are quarantined "
+            "(`supportbot ingest --quarantined` lists them)."
+        )
     if report.failed:
         console.print(f"[red]{len(report.failed)} file(s) failed[/] (the rest was ingested):")
         for f in report.failed:
             console.print(f"  {f.path or f.source}: {f.reason}")
     elif report.chunks_embedded == 0 and not report.dry_run and not report.rebuilt:
         console.print("Index already up to date: nothing was embedded.")
+
+
+def print_quarantined(passages: list[QuarantinedPassage]) -> None:
+    """The quarantined passages of the index, for ``--quarantined``."""
+    if not passages:
+        console.print("No passage is quarantined.")
+        return
+    console.print(f"{len(passages)} quarantined passage(s):")
+    for q in passages:
+        console.print(
+            f"  {q.chunk_id}  {q.where}\n    why: {q.reason}\n    text: {excerpt(q.text)}",
+            markup=False,
+            highlight=False,
+        )
+    console.print("Release one with `supportbot ingest --release CHUNK_ID`.")
 
 
 def print_verify(result: VerifyReport) -> None:
@@ -129,6 +172,21 @@ def ingest(
     lock_timeout: Annotated[
         float | None, typer.Option(help="Seconds to wait for another ingest run on the same index.")
     ] = None,
+    quarantined: Annotated[
+        bool,
+        typer.Option(
+            "--quarantined",
+            help="List the passages held back because they address the assistant.",
+        ),
+    ] = False,
+    release_ids: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--release",
+            metavar="CHUNK_ID",
+            help="Release a quarantined passage (you read it and trust it); repeatable.",
+        ),
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Ingest manuals and FAQs (md, html, pdf, txt, docx, csv/json/yaml) into the index.
@@ -138,11 +196,18 @@ def ingest(
     """
     from supportbot.factory import build_embedder, build_store
 
-    if not paths and not verify:
-        raise typer.BadParameter("give at least one file or folder (or --verify)")
+    if not paths and not verify and not quarantined and not release_ids:
+        raise typer.BadParameter(
+            "give at least one file or folder (or --verify, --quarantined, --release CHUNK_ID)"
+        )
     settings = settings_from(config)
     report: IngestReport | None = None
+    released: list[QuarantinedPassage] = []
+    listed: list[QuarantinedPassage] | None = None
     try:
+        if release_ids:
+            store = build_store(settings)
+            released = [release(settings, store, cid.strip()) for cid in release_ids]
         if paths:
 
             def ingest_with(progress: Progress | None) -> IngestReport:
@@ -170,27 +235,75 @@ def ingest(
             else:
                 report = ingest_with(None)
         checked = verify_index(build_store(settings)) if verify else None
+        if quarantined:
+            listed = list_quarantined(settings, build_store(settings))
     except SupportBotError as exc:
         fail(exc)
     if as_json:
         out: dict[str, object] = report.to_dict() if report else {}
+        if released:
+            out["released"] = [q.to_dict() for q in released]
         if checked is not None:
             out["verify"] = {"checked": checked.checked, "problems": checked.problems}
+        if listed is not None:
+            out["quarantined"] = [q.to_dict() for q in listed]
         print(json.dumps(out, indent=2))
     else:
+        for q in released:
+            console.print(f"Released {q.chunk_id} ({q.where}).", markup=False, highlight=False)
         if report:
             print_report(report)
         if checked is not None:
             print_verify(checked)
+        if listed is not None:
+            print_quarantined(listed)
     if report is not None and not report.ok:
         raise typer.Exit(2)
     if checked is not None and not checked.ok:
         raise typer.Exit(3)
 
 
+def calibrate(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Fit the index's relevance model: when to answer and when to hand over.
+
+    Runs after every ingest that changed the knowledge base enough; run it by hand after
+    changing [calibration] settings. Uses the knowledge base alone: questions written from
+    its own headings and passages, and the out-of-scope bank shipped with supportbot.
+    """
+    from ingest.calibrate import calibrate as fit
+    from ingest.pipeline import writer_lock
+    from supportbot.factory import build_embedder, build_store
+
+    settings = settings_from(config)
+    try:
+        with writer_lock(settings):
+            result = fit(settings, build_store(settings), build_embedder(settings))
+    except SupportBotError as exc:
+        fail(exc)
+    if result.model is None:
+        fail(SupportBotError(f"Nothing fitted: {result.skipped}. Ingest more documents first."))
+    if as_json:
+        print(result.model.to_json())
+        return
+    e = result.model.expected
+    console.print(
+        f"relevance model fitted in {result.seconds:.0f} s on {result.in_scope_probes} questions "
+        f"written from the documents and {result.out_of_scope_probes} out-of-scope ones.\n"
+        f"  out-of-scope bank answered: {e['out_of_scope_answered']:.1%}\n"
+        f"  in-scope probes handed over: {e['in_scope_probes_handed_over']:.1%} (probes are "
+        "keyword questions, harder than customers'; see docs/measured.md for real ones)\n"
+        f"  probe AUROC (held-out folds): {e['probe_auroc']:.3f}",
+        highlight=False,
+    )
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``ingest`` to the ``supportbot`` command (the entry-point hook)."""
+    """Add ``ingest`` and ``calibrate`` to the ``supportbot`` command (the entry-point hook)."""
     app.command(name="ingest")(ingest)
+    app.command(name="calibrate")(calibrate)
 
 
 def main() -> None:

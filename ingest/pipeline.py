@@ -11,6 +11,11 @@ each file:
 A run that dies anywhere leaves at worst a pending entry; the next run sees the hash
 mismatch and redoes that file, or prunes it if the file has since been deleted.
 Embedding is batched across files so small files do not starve the model.
+
+A file is identified by where it came from, its folder (``root``) and its path under it
+(``rel``), never by its name alone: a second folder holding another ``faq.yaml`` gets its
+own entry (``uploads/faq.yaml``), and the report says so. Passages that address the
+assistant are quarantined as they are stored (:mod:`ingest.quarantine`).
 """
 
 from __future__ import annotations
@@ -19,20 +24,27 @@ import hashlib
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from filelock import FileLock, Timeout
 
 from ingest.isolate import Parsed, ParseWorker, parse_file
-from ingest.load import SUPPORTED_SUFFIXES
+from ingest.load import MIN_KNOWN_SHARE, SUPPORTED_SUFFIXES, known_word_share, words_of
+from ingest.quarantine import (
+    Finding,
+    describe,
+    flag_metadata,
+    released_ids,
+    scan_chunks,
+)
 from supportbot.config import Settings
 from supportbot.embed import Embedder
 from supportbot.errors import FileRejected, StoreLockedError
 from supportbot.factory import build_embedder, build_store
-from supportbot.store import ChromaStore
+from supportbot.store import SCHEMA_VERSION, ChromaStore, Scalar, chunk_from_record
 from supportbot.types import Chunk, FileRecord
 
 Status = Literal["added", "updated", "unchanged", "removed", "failed", "skipped"]
@@ -49,6 +61,7 @@ class FileResult:
     embedded: int = 0
     reason: str = ""
     warnings: list[str] = field(default_factory=list)
+    quarantined: list[dict[str, object]] = field(default_factory=list)
 
 
 @dataclass
@@ -63,6 +76,8 @@ class IngestReport:
     rebuilt: bool = False
     store: str = ""
     warnings: list[str] = field(default_factory=list)
+    quarantined_in_index: int = 0
+    calibration: str = ""  # what refitting the relevance model did ("" when not needed)
 
     def count(self, status: Status) -> int:
         """Number of files with ``status``."""
@@ -77,6 +92,11 @@ class IngestReport:
     def ok(self) -> bool:
         """True when no file failed."""
         return not self.failed
+
+    @property
+    def quarantined(self) -> list[tuple[FileResult, dict[str, object]]]:
+        """Passages quarantined in this run, with their file."""
+        return [(f, q) for f in self.files for q in f.quarantined]
 
     @property
     def chunks_total(self) -> int:
@@ -95,6 +115,9 @@ class IngestReport:
                 "chunks_deleted": self.chunks_deleted,
                 "chunks_total": self.chunks_total,
                 "seconds": round(self.seconds, 3),
+                "quarantined": len(self.quarantined),
+                "quarantined_in_index": self.quarantined_in_index,
+                "calibration": self.calibration,
                 "dry_run": self.dry_run,
                 "rebuilt": self.rebuilt,
                 "store": self.store,
@@ -119,10 +142,17 @@ class Progress:
 
 @dataclass
 class _Source:
+    """A file found on disk.
+
+    Its folder (``root``), its path there (``rel``) and, once matched with the manifest,
+    its name in the index (``source``).
+    """
+
     path: Path
-    source: str
+    rel: str
     root: str
     prunable: bool
+    source: str = ""
 
 
 @dataclass
@@ -135,6 +165,7 @@ class _Pending:
     reused: list[Chunk]
     stale: set[str]
     remaining: int
+    extra: dict[str, dict[str, Scalar]] = field(default_factory=dict)
 
 
 def file_sha256(path: Path) -> str:
@@ -149,11 +180,14 @@ def file_sha256(path: Path) -> str:
 def discover(paths: Sequence[Path]) -> tuple[list[_Source], list[FileResult]]:
     """Expand folders into supported files; report paths that do not exist.
 
-    A file's ``source`` name is its path relative to the folder given (or its own name
-    when a file is given), so an index does not depend on the working directory.
+    A file's ``rel`` is its path relative to the folder given (or its own name when a
+    file is given), so an index does not depend on the working directory. Its name in
+    the index (``source``) is given later by :func:`assign_sources`. A file reached twice
+    (the same folder given twice, or a file and its folder) is taken once.
     """
     found: list[_Source] = []
     problems: list[FileResult] = []
+    seen: set[Path] = set()
     for raw in paths:
         path = Path(raw).expanduser()
         if path.is_dir():
@@ -172,33 +206,71 @@ def discover(paths: Sequence[Path]) -> tuple[list[_Source], list[FileResult]]:
                         )
                     )
                     continue
-                found.append(_Source(f, rel.as_posix(), str(root), prunable=True))
+                if f not in seen:
+                    seen.add(f)
+                    found.append(_Source(f, rel.as_posix(), str(root), prunable=True))
         elif path.is_file():
-            found.append(_Source(path.resolve(), path.name, str(path.resolve().parent), False))
+            f = path.resolve()
+            if f not in seen:
+                seen.add(f)
+                found.append(_Source(f, f.name, str(f.parent), False))
         else:
             problems.append(
                 FileResult(str(raw), str(raw), "failed", reason="does not exist; check the path")
             )
-    # The same source name from two roots would overwrite each other: refuse the second.
-    seen: dict[str, str] = {}
-    unique: list[_Source] = []
-    for s in found:
-        if s.source in seen and seen[s.source] != s.root:
-            problems.append(
-                FileResult(
-                    s.source,
-                    str(s.path),
-                    "failed",
-                    reason=f"another file named {s.source} comes from "
-                    f"{seen[s.source]}; ingest the folders separately or "
-                    "rename one",
-                )
-            )
+    return found, problems
+
+
+def root_label(root: str, rel: str, taken: set[str]) -> str:
+    """A name for ``rel`` from ``root`` that no other file in the index has.
+
+    The folder's own name first (``uploads/faq.yaml``), then with its parents
+    (``kb/docs/faq.yaml``), then with a short hash of the whole path.
+    """
+    names = [p for p in PurePosixPath(Path(root).as_posix()).parts if p not in ("/", "")]
+    for n in range(1, len(names) + 1):
+        candidate = f"{'/'.join(names[-n:])}/{rel}"
+        if candidate not in taken:
+            return candidate
+    digest = hashlib.sha256(root.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    return f"{names[-1] if names else 'root'}-{digest}/{rel}"
+
+
+def assign_sources(sources: Sequence[_Source], manifest: dict[str, FileRecord]) -> dict[str, str]:
+    """Give each file its name in the index; returns notes for files given a root label.
+
+    A file already in the manifest (same root, same relative path) keeps its name. A new
+    file is named by its relative path, unless another file (from another root) has
+    that name: then its name starts with a label for its root, and both are kept.
+    Entries written before roots were recorded (empty root) are claimed by the first
+    file with their name.
+    """
+    by_origin = {(r.root, r.rel or s): s for s, r in manifest.items() if r.root}
+    legacy = {s for s, r in manifest.items() if not r.root}
+    holders = {s: r.path or "another folder" for s, r in manifest.items()}
+    taken = set(manifest)
+    notes: dict[str, str] = {}
+    for src in sources:
+        known = by_origin.get((src.root, src.rel))
+        if known is not None:
+            src.source = known
             continue
-        if s.source not in seen:
-            seen[s.source] = s.root
-            unique.append(s)
-    return unique, problems
+        if src.rel in legacy:
+            legacy.discard(src.rel)
+            src.source = src.rel
+        elif src.rel not in taken:
+            src.source = src.rel
+        else:
+            src.source = root_label(src.root, src.rel, taken)
+            holder = holders.get(src.rel, "another folder")
+            notes[src.source] = (
+                f"another file named {src.rel} is indexed ({holder}); this one is kept beside "
+                f"it as {src.source}"
+            )
+        taken.add(src.source)
+        holders[src.source] = str(src.path)
+        by_origin[(src.root, src.rel)] = src.source
+    return notes
 
 
 def _lock_path(settings: Settings) -> Path:
@@ -279,12 +351,43 @@ def run_ingest(
             # Opened under the lock: two processes creating a new Chroma database at once
             # race on its schema ("table collections already exists").
             store = store or build_store(settings)
-            return _run_locked(
+            report = _run_locked(
                 paths, settings, embedder, store, rebuild, prune, dry_run, progress, parse
             )
+            if not dry_run and _changed(report):
+                report.calibration = refit_if_needed(settings, store, embedder)
+            return report
     finally:
         if worker is not None:
             worker.close()
+
+
+def _changed(report: IngestReport) -> bool:
+    return any(report.count(s) for s in ("added", "updated", "removed"))
+
+
+def refit_if_needed(settings: Settings, store: ChromaStore, embedder: Embedder) -> str:
+    """Refit the index's relevance model when the knowledge base changed enough.
+
+    Returns a one-line account for the report ("" when nothing was done). Skipped for
+    the hash embedder (its similarities mean nothing) and when ``calibration.auto`` is off.
+    """
+    from ingest.calibrate import calibrate, needs_refit
+    from supportbot.embed import HashEmbedder
+
+    c = settings.calibration
+    if not c.auto or isinstance(embedder, HashEmbedder):
+        return ""
+    if not needs_refit(store, c.refit_change):
+        return ""
+    result = calibrate(settings, store, embedder)
+    if result.model is None:
+        return f"relevance model not fitted: {result.skipped}"
+    e = result.model.expected
+    return (
+        f"relevance model fitted in {result.seconds:.0f} s: out-of-scope bank answered "
+        f"{e['out_of_scope_answered']:.1%}, probe AUROC {e['probe_auroc']:.3f}"
+    )
 
 
 def _ensure_model(store: ChromaStore, embedder: Embedder, rebuild: bool) -> bool:
@@ -309,20 +412,31 @@ def _run_locked(
     started = time.perf_counter()
     report = IngestReport(dry_run=dry_run, store=settings.store.url or str(settings.store_path))
     stamp = store.stamp()
+    # Passages an administrator released stay released through a rebuild.
+    released = released_ids(store) if stamp is not None else set()
     if not dry_run:
         report.rebuilt = _ensure_model(store, embedder, rebuild)
-    elif stamp is not None and stamp[0] != embedder.name and not rebuild:
-        # A dry run loads no model; a different name is enough to say a real run would fail.
-        report.warnings.append(
-            f"the index was built with {stamp[0]} but {embedder.name} is configured: "
-            "a real run needs --rebuild"
-        )
+        if not report.rebuilt and store.schema() < SCHEMA_VERSION:
+            _upgrade(store, report)
+    else:
+        if stamp is not None and stamp[0] != embedder.name and not rebuild:
+            # A dry run loads no model; a different name is enough to say a real run would fail.
+            report.warnings.append(
+                f"the index was built with {stamp[0]} but {embedder.name} is configured: "
+                "a real run needs --rebuild"
+            )
+        if store.schema() < SCHEMA_VERSION and not rebuild:
+            report.warnings.append(
+                "the index was built before passages were checked for instructions to the "
+                "assistant: a real run will check every stored passage (nothing is re-embedded)"
+            )
 
     sources, problems = discover([Path(p) for p in paths])
     report.files.extend(problems)
     for p in problems:
         progress.file_done(p)
     manifest = {} if (rebuild and not dry_run) else store.files()
+    notes = assign_sources(sources, manifest)
     progress.start(len(sources))
 
     # Files removed from a folder we were given.
@@ -334,12 +448,34 @@ def _run_locked(
         for source, record in sorted(manifest.items()):
             if source in seen or record.root not in roots:
                 continue
-            result = FileResult(source, "", "removed", chunks=record.chunk_count)
+            result = FileResult(source, record.path, "removed", chunks=record.chunk_count)
             if not dry_run:
                 report.chunks_deleted += store.delete_source(source)
                 store.delete_file(source)
             report.files.append(result)
             progress.file_done(result)
+
+    vocabulary: set[str] | None = None
+
+    def unfamiliar(chunks: list[Chunk], source: str) -> str | None:
+        """A warning when few of a PDF's words occur in the other documents."""
+        nonlocal vocabulary
+        if vocabulary is None:
+            vocabulary = set()
+            for _, doc, meta, _ in store.iter_records(include_embeddings=False):
+                if meta.get("record") == "passage" and meta.get("source") != source:
+                    vocabulary.update(words_of(doc))
+        text = "\n".join(c.text for c in chunks)
+        share = known_word_share(text, vocabulary)
+        if share is None or share >= MIN_KNOWN_SHARE:
+            vocabulary.update(words_of(text))
+            return None
+        return (
+            f"only {share:.0%} of its words occur in the other documents: its text may be "
+            "garbled (fonts that map glyphs to the wrong letters), or it is in another "
+            f'language. Check it with `supportbot search "..."` and re-export it with '
+            "embedded Unicode fonts if its passages do not read as text"
+        )
 
     batch_size = max(1, min(settings.store.write_batch_size, store.max_batch // 2))
     queue: list[tuple[_Pending, Chunk]] = []
@@ -354,8 +490,13 @@ def _run_locked(
         vectors = embedder.embed(texts + [c.question or "" for c in faq])
         passage_vecs, question_vecs = vectors[: len(chunks)], vectors[len(chunks) :]
         hashes = {p.record.source: p.record.file_hash for p, _ in queue}
+        extra = {c.id: p.extra[c.id] for p, c in queue}
         store.upsert(
-            chunks, passage_vecs, hashes, {c.id: v for c, v in zip(faq, question_vecs, strict=True)}
+            chunks,
+            passage_vecs,
+            hashes,
+            {c.id: v for c, v in zip(faq, question_vecs, strict=True)},
+            extra,
         )
         report.chunks_embedded += len(chunks)
         progress.chunks_embedded(len(chunks))
@@ -371,11 +512,15 @@ def _run_locked(
             store.delete_ids(sorted(pending.stale))
             report.chunks_deleted += len(pending.stale)
         store.update_positions(pending.reused)
+        # Unchanged passages are judged again with their (possibly changed) section.
+        store.update_metadata({c.id: pending.extra[c.id] for c in pending.reused})
         store.put_file(pending.record)
         progress.file_done(pending.result)
 
     for src in sources:
         result = FileResult(src.source, str(src.path), "added")
+        if src.source in notes:
+            result.warnings.append(notes[src.source])
         try:
             size = src.path.stat().st_size
             digest = file_sha256(src.path)
@@ -403,7 +548,12 @@ def _run_locked(
             progress.file_done(result)
             continue
         result.chunks = len(chunks)
-        result.warnings = parsed.warnings
+        result.warnings.extend(parsed.warnings)
+        if src.path.suffix.lower() == ".pdf" and (note := unfamiliar(chunks, src.source)):
+            result.warnings.append(note)
+        flagged = scan_chunks(chunks)
+        held = {cid: f for cid, f in flagged.items() if cid not in released}
+        result.quarantined = describe(chunks, held)
         report.files.append(result)
         if dry_run:
             progress.file_done(result)
@@ -415,6 +565,8 @@ def _run_locked(
             datetime.now(UTC).isoformat(timespec="seconds"),
             size,
             src.root,
+            src.rel,
+            len(held),
         )
         old_ids = store.ids_for_source(src.source) if old is not None else set()
         new_ids = {c.id for c in chunks}
@@ -422,9 +574,16 @@ def _run_locked(
         todo = [c for c in chunks if c.id not in existing]
         reused = [c for c in chunks if c.id in existing]
         result.embedded = len(todo)
+        extra = {
+            c.id: _chunk_metadata(src.root, flagged.get(c.id), c.id in released) for c in chunks
+        }
+        # A passage released earlier keeps its release (and its date).
+        keep = released & {c.id for c in reused}
+        for cid in keep:
+            extra[cid] = {"root": src.root}
         # Step 1: mark the file pending, so an interrupted run redoes or prunes it.
-        store.put_file(FileRecord(src.source, "", 0, record.ingested_at, size, src.root))
-        pending = _Pending(result, record, chunks, reused, old_ids - new_ids, len(todo))
+        store.put_file(FileRecord(src.source, "", 0, record.ingested_at, size, src.root, src.rel))
+        pending = _Pending(result, record, chunks, reused, old_ids - new_ids, len(todo), extra)
         if not todo:
             _finish(pending)
             continue
@@ -434,5 +593,43 @@ def _run_locked(
             if len(queue) >= batch_size:
                 flush()
     flush()
+    if not dry_run:
+        report.quarantined_in_index = sum(r.quarantined for r in store.files().values())
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _chunk_metadata(root: str, finding: Finding | None, released: bool) -> dict[str, Scalar]:
+    return {"root": root, **flag_metadata(finding, released)}
+
+
+def _upgrade(store: ChromaStore, report: IngestReport) -> None:
+    """Bring an index built before quarantine (schema 1) up to date, without re-embedding.
+
+    Every stored passage is checked for instructions to the assistant, flagged, and
+    stamped with its file's root; the manifest gets each file's relative path and
+    quarantine count. Nothing is embedded again.
+    """
+    manifest = store.files()
+    by_source: dict[str, list[Chunk]] = {}
+    for cid, doc, meta, _ in store.iter_records(include_embeddings=False):
+        if meta.get("record") == "passage":
+            chunk = chunk_from_record(cid, doc, meta)
+            by_source.setdefault(chunk.source, []).append(chunk)
+    held_total = 0
+    for source, chunks in by_source.items():
+        flagged = scan_chunks(chunks)
+        record = manifest.get(source)
+        root = record.root if record is not None else ""
+        store.update_metadata(
+            {c.id: _chunk_metadata(root, flagged.get(c.id), False) for c in chunks}
+        )
+        held_total += len(flagged)
+        if record is not None:
+            store.put_file(replace(record, rel=record.rel or source, quarantined=len(flagged)))
+    store.set_schema(SCHEMA_VERSION)
+    report.warnings.append(
+        f"the index was built by an earlier version: its {sum(map(len, by_source.values()))} "
+        f"stored passages were checked for instructions to the assistant ({held_total} "
+        "quarantined); nothing was re-embedded"
+    )

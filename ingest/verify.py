@@ -2,14 +2,17 @@
 
 Finds what an interrupted run, a crashed Chroma process or a hand edit could leave
 behind: chunks their own vector does not find, metadata with holes, manifest entries
-that disagree with the chunks, files left pending.
+that disagree with the chunks, files left pending; and what would make the index unsafe:
+two entries for one file, chunks from another folder than their entry says (a file
+replaced by another of the same name), quarantine flags that disagree with the manifest,
+an index whose passages were never checked for instructions to the assistant.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from supportbot.store import REQUIRED_METADATA, ChromaStore
+from supportbot.store import REQUIRED_METADATA, SCHEMA_VERSION, ChromaStore
 
 
 @dataclass
@@ -30,7 +33,17 @@ def verify_index(store: ChromaStore, batch: int = 64) -> VerifyReport:
     report = VerifyReport()
     if store.stamp() is None:
         report.problems.append("the index has no embedding-model stamp; run ingest")
+    elif store.schema() < SCHEMA_VERSION:
+        report.problems.append(
+            "the index was built before passages were checked for instructions to the "
+            "assistant; run `supportbot ingest PATH...` once (it checks every stored passage "
+            "and re-embeds nothing) or `supportbot ingest --rebuild PATH...`"
+        )
     counts: dict[str, int] = {}
+    held: dict[str, int] = {}
+    roots: dict[str, set[str]] = {}
+    passage_flag: dict[str, bool] = {}
+    question_flag: dict[str, bool] = {}
     pending_ids: list[str] = []
     pending_vecs: list[list[float]] = []
 
@@ -69,6 +82,13 @@ def verify_index(store: ChromaStore, batch: int = 64) -> VerifyReport:
         if meta.get("record") == "passage":
             src = str(meta.get("source"))
             counts[src] = counts.get(src, 0) + 1
+            passage_flag[cid] = meta.get("quarantined") is True
+            if passage_flag[cid]:
+                held[src] = held.get(src, 0) + 1
+            if "root" in meta:
+                roots.setdefault(src, set()).add(str(meta["root"]))
+        elif meta.get("record") == "faq_question":
+            question_flag[cid.removesuffix(":q")] = meta.get("quarantined") is True
         if vec is None:
             report.problems.append(f"chunk {cid} has no vector")
             continue
@@ -78,14 +98,43 @@ def verify_index(store: ChromaStore, batch: int = 64) -> VerifyReport:
             probe()
     probe()
 
+    for cid, flag in sorted(question_flag.items()):
+        if cid in passage_flag and passage_flag[cid] != flag:
+            report.problems.append(
+                f"chunk {cid}: its FAQ question record is {'' if flag else 'not '}quarantined "
+                "but the passage is the other way; re-run ingest"
+            )
+
     manifest = store.files()
+    origins: dict[tuple[str, str], str] = {}
     for source, record in sorted(manifest.items()):
+        if record.root:
+            other = origins.setdefault((record.root, record.rel), source)
+            if other != source:
+                report.problems.append(
+                    f"{source} and {other} are both entries for {record.path}; remove one "
+                    "(`supportbot ingest --rebuild PATH...` rebuilds the index)"
+                )
+        if record.rel and source != record.rel and not source.endswith("/" + record.rel):
+            report.problems.append(f"{source}: the entry names another file ({record.path})")
+        foreign = roots.get(source, set()) - {record.root} if record.root else set()
+        if foreign:
+            report.problems.append(
+                f"{source}: chunks come from {', '.join(sorted(foreign))} but the entry says "
+                f"{record.root}: a file of the same name replaced another. Re-ingest both "
+                "folders, or run `supportbot ingest --rebuild PATH...`"
+            )
         if not record.file_hash:
             report.problems.append(f"{source}: left pending by an interrupted run; re-run ingest")
         elif counts.get(source, 0) != record.chunk_count:
             report.problems.append(
                 f"{source}: manifest says {record.chunk_count} chunks, index holds "
                 f"{counts.get(source, 0)}; re-run ingest"
+            )
+        elif held.get(source, 0) != record.quarantined:
+            report.problems.append(
+                f"{source}: manifest says {record.quarantined} quarantined passages, index "
+                f"holds {held.get(source, 0)}; re-run ingest"
             )
     for source in sorted(set(counts) - set(manifest)):
         report.problems.append(f"{source}: {counts[source]} chunks with no manifest entry")

@@ -323,7 +323,9 @@ class SupportBot:
         retrieval = self._retriever.retrieve(query, k=k or self.settings.retrieval.top_k)
         seconds = time.perf_counter() - started
         screening = self._policy.screen(text, history, _suppressed(history))
-        decision = self._policy.review(screening, top_score=retrieval.top_score)
+        decision = self._policy.review(
+            screening, top_score=retrieval.top_score, floor=retrieval.floor
+        )
         return Plan(
             text, notices, history, query, retrieval, self._faq_answer(retrieval), screening,
             decision, seconds,
@@ -337,6 +339,7 @@ class SupportBot:
             reply_mode=draft.mode,
             confidence=draft.confidence,
             supported_share=draft.share,
+            floor=plan.retrieval.floor,
         )
 
     def _finish(

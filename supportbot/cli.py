@@ -8,6 +8,7 @@ imports them (the dependency points one way only).
 from __future__ import annotations
 
 import json
+import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -15,12 +16,14 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from supportbot.config import Settings, load_settings
 from supportbot.errors import SupportBotError
 from supportbot.safety.hygiene import strip_invisible
 
 if TYPE_CHECKING:
+    from supportbot.accounts import AccountStore
     from supportbot.bot import SupportBot
     from supportbot.types import Reply
 
@@ -130,8 +133,174 @@ def info(config: ConfigOption = None) -> None:
     model = f"{stamp[0]} ({stamp[1]} dims)" if stamp else "(empty index)"
     console.print(f"embedding model: {model}")
     console.print(f"files: {len(files)}   chunks: {chunks}")
+    from supportbot.relevance import META_KEY, RelevanceModel
+
+    stored = store.get_meta(META_KEY)
+    relevance = RelevanceModel.from_json(stored) if stored else None
+    if relevance is None:
+        console.print(
+            "relevance model: none fitted (generic threshold); run `supportbot calibrate`"
+        )
+    else:
+        exp, fit = relevance.expected, relevance.fitted_on
+        console.print(
+            f"relevance model: fitted {fit.get('at', '?')} on {fit.get('passages', '?')} "
+            f"passages; expected out-of-scope answered {exp.get('out_of_scope_answered', 0):.1%}"
+            f", in-scope probes handed over {exp.get('in_scope_probes_handed_over', 0):.1%}",
+            highlight=False,
+        )
     for source, rec in sorted(files.items()):
         console.print(f"  {source}  {rec.chunk_count} chunks  {rec.ingested_at}")
+
+
+users_app = typer.Typer(
+    help="Agent and admin accounts for the web UI's console and knowledge-base page.",
+    no_args_is_help=True,
+)
+app.add_typer(users_app, name="users")
+
+RoleOption = Annotated[
+    str,
+    typer.Option("--role", "-r", help="'agent' (the console) or 'admin' (console + KB page)."),
+]
+PasswordStdin = Annotated[
+    bool,
+    typer.Option(
+        "--password-stdin", help="Read the password from the first line of standard input."
+    ),
+]
+
+
+def _accounts(config: Path | None) -> AccountStore:
+    """The account store (and its audit log) for a ``users`` command."""
+    from supportbot.factory import build_accounts, build_audit
+
+    settings = settings_from(config)
+    return build_accounts(settings, build_audit(settings))
+
+
+def _new_password(from_stdin: bool) -> str:
+    """A new password, typed twice without echo, or one line of standard input."""
+    if from_stdin:
+        import sys
+
+        return sys.stdin.readline().rstrip("\r\n")
+    password: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return password
+
+
+@users_app.command("add")
+def users_add(
+    name: Annotated[str, typer.Argument(help="Sign-in name; agents' replies show it.")],
+    role: RoleOption = "agent",
+    password_stdin: PasswordStdin = False,
+    config: ConfigOption = None,
+) -> None:
+    """Create an account (asks for its password)."""
+    accounts = _accounts(config)
+    try:
+        accounts.check_available(name)  # before asking for a password
+        account = accounts.add(name, _new_password(password_stdin), accounts.check_role(role))
+    except SupportBotError as exc:
+        fail(exc)
+    console.print(f"Added {account.role} {account.name}.", markup=False, highlight=False)
+
+
+@users_app.command("list")
+def users_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """List the accounts with their roles and last sign-in."""
+    accounts = _accounts(config).list()
+    if as_json:
+        print(json.dumps([a.public() for a in accounts], indent=2))
+        return
+    if not accounts:
+        console.print("No accounts yet. Add one with: supportbot users add NAME --role admin")
+        return
+    table = Table(show_lines=False)
+    for column in ("name", "role", "created", "last sign-in"):
+        table.add_column(column)
+    for a in accounts:
+        table.add_row(*(Text(x) for x in (a.name, a.role, a.created_at, a.last_sign_in or "never")))
+    console.print(table)
+
+
+@users_app.command("remove")
+def users_remove(
+    name: Annotated[str, typer.Argument(help="The account to delete.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask to confirm.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Delete an account; its open web sessions end at their next page update."""
+    accounts = _accounts(config)
+    if not yes and not typer.confirm(f"Delete the account {name!r}?"):
+        raise typer.Exit(1)
+    try:
+        accounts.remove(name)
+    except SupportBotError as exc:
+        fail(exc)
+    console.print(f"Removed {name}.", markup=False, highlight=False)
+
+
+@users_app.command("passwd")
+def users_passwd(
+    name: Annotated[str, typer.Argument(help="The account whose password changes.")],
+    password_stdin: PasswordStdin = False,
+    config: ConfigOption = None,
+) -> None:
+    """Set a new password (asks for it); web sessions using the old one end."""
+    accounts = _accounts(config)
+    try:
+        accounts.require(name)  # before asking for a password
+        accounts.set_password(name, _new_password(password_stdin))
+    except SupportBotError as exc:
+        fail(exc)
+    console.print(f"Password of {name} changed.", markup=False, highlight=False)
+
+
+@users_app.command("role")
+def users_role(
+    name: Annotated[str, typer.Argument(help="The account.")],
+    role: Annotated[str, typer.Argument(help="'agent' or 'admin'.")],
+    config: ConfigOption = None,
+) -> None:
+    """Change an account's role."""
+    try:
+        accounts = _accounts(config)
+        accounts.set_role(name, accounts.check_role(role))
+    except SupportBotError as exc:
+        fail(exc)
+    console.print(f"{name} is now {role}.", markup=False, highlight=False)
+
+
+@app.command()
+def audit(
+    n: Annotated[int, typer.Option("-n", help="How many entries.", min=1)] = 50,
+    actor: Annotated[str | None, typer.Option("--actor", help="Only this actor.")] = None,
+    action: Annotated[
+        str | None, typer.Option("--action", help="Only this action, e.g. sign_in_failed.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """List the newest audit entries: desk actions, ingests, removals, sign-ins, accounts."""
+    from supportbot.factory import build_audit
+
+    entries = build_audit(settings_from(config)).recent(n, actor=actor, action=action)
+    if as_json:
+        print(json.dumps([e.__dict__ for e in entries], indent=2))
+        return
+    if not entries:
+        console.print("No audit entries.")
+        return
+    table = Table()
+    for column in ("when (UTC)", "who", "what", "target", "detail"):
+        table.add_column(column)
+    for e in entries:
+        table.add_row(*(Text(x) for x in (e.at, e.actor, e.action, e.target, e.detail)))
+    console.print(table)
 
 
 ConversationOption = Annotated[
@@ -328,7 +497,20 @@ def _register_plugins() -> None:
             err_console.print(f"[yellow]warning:[/] command plugin {ep.name!r} failed: {exc}")
 
 
+def _readable(arg: str) -> str:
+    """An argument as text: undecodable bytes (surrogate-escaped by Python) become U+FFFD."""
+    return arg.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def main() -> None:
-    """Entry point of the ``supportbot`` script."""
+    """Entry point of the ``supportbot`` script.
+
+    Arguments and standard input are decoded with replacement, so a message with invalid
+    UTF-8 is answered (its unreadable bytes shown as U+FFFD) instead of failing deep inside.
+    """
+    sys.argv = [_readable(a) for a in sys.argv]
+    reconfigure = getattr(sys.stdin, "reconfigure", None)
+    if reconfigure is not None:
+        reconfigure(errors="replace")
     _register_plugins()
     app()

@@ -12,11 +12,12 @@ so tests and embedders of the API can construct them with their own values.
 from __future__ import annotations
 
 import os
+import re
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -107,6 +108,12 @@ class IngestSettings(BaseModel):
         description="Seconds one file may take to parse and chunk; files are parsed in a worker "
         "process that is stopped after this, and the file is reported as failed (a hostile "
         "PDF cannot hang a run). 0: parse in the ingest process, without a limit.",
+    )
+    allowed_roots: list[Path] | None = Field(
+        None,
+        description="Folders the knowledge-base page may ingest from (with their subfolders), "
+        "besides its uploads folder <data_dir>/uploads. Unset: kb/ in the working directory, "
+        "if it exists; [] : uploads only. The command line is not limited.",
     )
 
 
@@ -260,16 +267,47 @@ DEFAULT_SENSITIVE_TOPICS = [
 ]
 
 
+class CalibrationSettings(BaseModel):
+    """Fitting each index's relevance model from its own documents (`supportbot calibrate`)."""
+
+    auto: bool = Field(
+        True,
+        description="Refit after an ingest that changed the knowledge base enough (needs a "
+        "real embedding model; the hash embedder of tests is skipped).",
+    )
+    refit_change: float = Field(
+        0.2,
+        ge=0,
+        le=1,
+        description="Share of passages added or removed since the last fit that triggers a "
+        "refit at ingest.",
+    )
+    out_of_scope_rate: float = Field(
+        0.03,
+        ge=0,
+        le=0.5,
+        description="Share of the shipped out-of-scope question bank the fitted boundary lets "
+        "through (chosen on the fetchmail dev set, reported on zsh: docs/measured.md).",
+    )
+    in_scope_probes: int = Field(
+        300, ge=20, le=5000, description="Questions written from the documents per fit."
+    )
+    out_of_scope_probes: int = Field(
+        400, ge=20, le=5000, description="Questions sampled from the out-of-scope bank per fit."
+    )
+
+
 class EscalationSettings(BaseModel):
     """When a conversation is handed to a human (docs/escalation-and-handoff.md)."""
 
     enabled: bool = Field(True, description="Run the escalation policy on every turn.")
-    min_relevance: float = Field(
-        0.175,
+    min_relevance: float | None = Field(
+        None,
         ge=0,
         le=1,
-        description="Best passage's calibrated relevance below which the question counts as "
-        "not covered by the knowledge base (NO_RELEVANT_CONTEXT).",
+        description="Relevance below which a question counts as not covered by the knowledge "
+        "base (NO_RELEVANT_CONTEXT). Unset: the boundary fitted for this index by `supportbot "
+        "calibrate` (run at ingest), or 0.175 on the generic passage score before any fit.",
     )
     min_confidence: float = Field(
         0.03,
@@ -332,12 +370,10 @@ class HandoffSettings(BaseModel):
     )
     webhook_timeout: float = Field(10.0, gt=0, description="Seconds to wait for the helpdesk.")
     redact_allow: list[str] = Field(
-        default_factory=lambda: [
-            "1-800-555-0142",
-            "support@brightwave.example",
-            "1200 Harbor Point Drive, Suite 400",
-        ],
-        description="The company's own public contacts, kept when PII is redacted.",
+        default_factory=list,
+        description="The company's own public contacts (support phone, e-mail, address), kept "
+        "when PII is redacted, e.g. ['1-800-555-0100', 'support@example.com']. The product's "
+        "name and names ([product]) are kept too.",
     )
     redact_pii: bool = Field(
         True,
@@ -353,13 +389,88 @@ class RenderSettings(BaseModel):
     allowed_link_hosts: list[str] = Field(
         default_factory=list,
         description="Hosts (subdomains included) whose http(s) links stay clickable in "
-        "displayed text, e.g. ['brightwave.example']. Any other link is shown as inert text; "
+        "displayed text, e.g. ['help.example.com']. Any other link is shown as inert text; "
         "images are never shown.",
     )
 
 
+NEUTRAL_PRODUCT = "our products"
+"""What ``{product}`` says in messages when ``[product] name`` is not set."""
+
+_FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+
+
+class ProductSettings(BaseModel):
+    """What the knowledge base is about: the product vocabulary the code does not hard-code.
+
+    Nothing here is needed: with no ``[product]`` section the bot speaks of "our products"
+    and relies on generic rules. The sample knowledge base's profile is kb/supportbot.toml.
+    """
+
+    name: str | None = Field(
+        None,
+        max_length=100,
+        pattern=r"^[^{}]*$",
+        description="The product or company name customers know (e.g. 'Acme Books'); replaces "
+        "{product} in [messages] and [ui] texts. Unset: they say 'our products'.",
+    )
+    names: list[str] = Field(
+        default_factory=list,
+        description="Names of the devices, plans, editions or features customers ask about "
+        "(e.g. ['X200', 'X200 Pro', 'Premium']): kept when personal data is redacted, not read as "
+        "shouting when written in capitals, and too vague to search when said alone.",
+    )
+    vague_words: list[str] = Field(
+        default_factory=list,
+        description="Words that name no particular question for this product (e.g. ['printer', "
+        "'scanner']): a first message of one such word, or of two such or generic words "
+        "('scanner problem'), is asked back. Added to a built-in generic list ('help', "
+        "'problem', 'app').",
+    )
+    identifier_patterns: dict[str, str] = Field(
+        default_factory=dict,
+        description="Customer identifiers the hand-off packet extracts: field name -> regular "
+        "expression (the group named 'value', else the whole match, is the value), e.g. "
+        "{serial = '(?i)\\bSN\\d{8}\\b'}. Values are masked to their last 4 "
+        "characters, and a message quoting one is about the customer's own records "
+        "(ACCOUNT_SPECIFIC). Built in: email, phone, order_number after 'order', serial "
+        "after 'serial'.",
+    )
+
+    @field_validator("names")
+    @classmethod
+    def _no_braces(cls, names: list[str]) -> list[str]:
+        if any("{" in n or "}" in n for n in names):
+            raise ValueError("a name may not contain '{' or '}'")
+        return [n.strip() for n in names if n.strip()]
+
+    @field_validator("identifier_patterns")
+    @classmethod
+    def _patterns_compile(cls, patterns: dict[str, str]) -> dict[str, str]:
+        for field, pattern in patterns.items():
+            if not _FIELD_NAME.match(field):
+                raise ValueError(f"field name {field!r} must be lower case letters, digits and '_'")
+            try:
+                compiled = re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(
+                    f"{field}: {pattern!r} is not a regular expression ({exc})"
+                ) from exc
+            if compiled.fullmatch(""):
+                raise ValueError(f"{field}: {pattern!r} matches empty text")
+        return patterns
+
+    def terms(self) -> list[str]:
+        """The product's name and names, without duplicates."""
+        return list(dict.fromkeys(t for t in ((self.name or "").strip(), *self.names) if t))
+
+
 class MessagesSettings(BaseModel):
-    """What the bot says in fixed situations; word them for your product and customers."""
+    """What the bot says in fixed situations; word them for your product and customers.
+
+    ``{product}`` in a message is replaced, when settings are loaded, by ``[product] name``
+    (or "our products" when no name is set).
+    """
 
     no_answer: str = Field(
         "I could not find this in the documentation I have. A support agent can help with it.",
@@ -376,12 +487,12 @@ class MessagesSettings(BaseModel):
         description="To a message sent while a person owns the conversation; {ref} as above.",
     )
     handed_back: str = Field(
-        "You're back with the assistant. Ask me anything about your Brightwave products.",
+        "You're back with the assistant. Ask me anything about {product}.",
         description="When an agent hands the conversation back to the bot.",
     )
     clarify: str = Field(
-        "Could you tell me a bit more? For example which device (R1, R1 Pro, S1 or O1), what "
-        "the light or the app shows (an error code like E-104), and what you were trying to do.",
+        "Could you tell me a bit more? For example which product or feature it is about, what "
+        "you see (an error message or code, if any), and what you were trying to do.",
         description="The question back to a customer whose message is too vague to search.",
     )
 
@@ -394,8 +505,8 @@ class UISettings(BaseModel):
 
     title: str = Field("Support chat", description="Heading of the customer chat page.")
     placeholder: str = Field(
-        "Ask about your Brightwave device...",
-        description="Hint in the empty chat box; name your product.",
+        "Ask about {product}...",
+        description="Hint in the empty chat box; {product} as in [messages].",
     )
     pages: list[UIPage] = Field(
         default_factory=lambda: list[UIPage](["chat", "agent", "kb"]),
@@ -405,6 +516,29 @@ class UISettings(BaseModel):
     )
     poll_seconds: float = Field(
         3.0, gt=0, description="How often a chat with a human agent checks for their replies."
+    )
+    auth: Literal["local", "oidc"] = Field(
+        "local",
+        description="How agents and admins sign in to the console and the knowledge-base page: "
+        "'local' (accounts in <data_dir>/accounts.db, made with `supportbot users add`) or "
+        "'oidc' (Streamlit's st.login with the identity provider in .streamlit/secrets.toml; "
+        "roles from oidc_roles). Customers never sign in.",
+    )
+    oidc_provider: str | None = Field(
+        None,
+        description="With auth = 'oidc': the provider's name in secrets.toml ([auth.NAME]); "
+        "unset: the [auth] section itself.",
+    )
+    oidc_roles: dict[str, Literal["agent", "admin"]] = Field(
+        default_factory=dict,
+        description="With auth = 'oidc': e-mail address -> 'agent' or 'admin'. A signed-in "
+        "address not listed here opens nothing.",
+    )
+    sign_in_attempts: int = Field(
+        5, ge=1, description="Failed sign-ins in a row after which a name is locked."
+    )
+    sign_in_lock_seconds: float = Field(
+        30.0, ge=0, description="How long a name stays locked after too many failed sign-ins."
     )
 
 
@@ -462,11 +596,19 @@ class Settings(BaseSettings):
         default_factory=EscalationSettings,
         description="The escalation policy ([escalation] in TOML).",
     )
+    calibration: CalibrationSettings = Field(
+        default_factory=CalibrationSettings,
+        description="Each index's relevance model ([calibration] in TOML).",
+    )
     handoff: HandoffSettings = Field(
         default_factory=HandoffSettings, description="Hand-off delivery ([handoff] in TOML)."
     )
     render: RenderSettings = Field(
         default_factory=RenderSettings, description="Safe display ([render] in TOML)."
+    )
+    product: ProductSettings = Field(
+        default_factory=ProductSettings,
+        description="The product's name, names and identifiers ([product] in TOML).",
     )
     messages: MessagesSettings = Field(
         default_factory=MessagesSettings,
@@ -488,6 +630,31 @@ class Settings(BaseSettings):
         toml = TomlConfigSettingsSource(settings_cls, toml_file=toml_path or "supportbot.toml")
         return (init_settings, env_settings, toml)
 
+    @model_validator(mode="after")
+    def _fill_product(self) -> Settings:
+        """Put the product's name (or a neutral wording) where a text says ``{product}``."""
+        product = (self.product.name or "").strip() or NEUTRAL_PRODUCT
+
+        def filled(model: BaseModel) -> dict[str, str]:
+            values = {k: getattr(model, k) for k in type(model).model_fields}
+            return {
+                k: v.replace("{product}", product)
+                for k, v in values.items()
+                if isinstance(v, str) and "{product}" in v
+            }
+
+        # Copies, not in-place edits: a section object the caller passed in stays as it was.
+        if changed := filled(self.messages):
+            self.messages = self.messages.model_copy(update=changed)
+        if changed := filled(self.ui):
+            self.ui = self.ui.model_copy(update=changed)
+        return self
+
+    @property
+    def public_values(self) -> list[str]:
+        """What redaction keeps: ``handoff.redact_allow`` and the product's name and names."""
+        return list(dict.fromkeys([*self.handoff.redact_allow, *self.product.terms()]))
+
     @property
     def handoff_queue_path(self) -> Path:
         """SQLite file of the hand-off queue."""
@@ -497,6 +664,16 @@ class Settings(BaseSettings):
     def conversations_path(self) -> Path:
         """SQLite file for conversations."""
         return self.conversation.path or self.data_dir / "conversations.db"
+
+    @property
+    def accounts_path(self) -> Path:
+        """SQLite file of the agent and admin accounts."""
+        return self.data_dir / "accounts.db"
+
+    @property
+    def audit_path(self) -> Path:
+        """SQLite file of the audit log."""
+        return self.data_dir / "audit.db"
 
     @property
     def store_path(self) -> Path:

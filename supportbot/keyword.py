@@ -64,7 +64,7 @@ class KeywordIndex:
 
     def _current_fingerprint(self) -> tuple[Any, ...]:
         files = self.store.files()
-        return tuple(sorted((s, r.file_hash) for s, r in files.items()))
+        return tuple(sorted((s, r.file_hash, r.quarantined) for s, r in files.items()))
 
     def refresh(self, force: bool = False) -> None:
         """Rebuild the BM25 index if ingestion changed the store since the last build."""
@@ -77,8 +77,8 @@ class KeywordIndex:
             chunks: list[Chunk] = []
             corpus: list[list[str]] = []
             for cid, doc, meta, _ in self.store.iter_records(include_embeddings=False):
-                if meta.get("record") != "passage":
-                    continue
+                if meta.get("record") != "passage" or meta.get("quarantined") is True:
+                    continue  # quarantined passages are never searched (ingest/quarantine.py)
                 chunk = chunk_from_record(cid, doc, meta)
                 chunks.append(chunk)
                 extra = " ".join(filter(None, [chunk.title, chunk.heading, chunk.question]))
@@ -87,6 +87,11 @@ class KeywordIndex:
             if corpus:
                 bm25.index(corpus, show_progress=False)
             self._bm25, self._chunks, self._fingerprint = bm25, chunks, fingerprint
+
+    @property
+    def fingerprint(self) -> tuple[Any, ...] | None:
+        """What the index was last built from (changes whenever ingestion changes files)."""
+        return self._fingerprint
 
     def search(self, query: str, k: int = 20) -> list[tuple[Chunk, float]]:
         """The ``k`` best BM25 matches with their raw scores (0 matches are left out)."""

@@ -17,6 +17,7 @@ this number, so it has to mean the same thing whichever side found the passage.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from dataclasses import dataclass, replace
@@ -24,8 +25,12 @@ from dataclasses import dataclass, replace
 from supportbot.embed import Embedder
 from supportbot.errors import StoreError
 from supportbot.keyword import KeywordIndex
-from supportbot.store import ChromaStore
+from supportbot.relevance import GENERIC_FLOOR, META_KEY, RelevanceModel, question_features
+from supportbot.store import SCHEMA_VERSION, ChromaStore
 from supportbot.types import Chunk, Hit
+
+log = logging.getLogger(__name__)
+_warned: dict[str, bool] = {}
 
 # Fitted by bench/calibrate.py on the even-numbered kb/eval questions.
 CALIBRATION = (-3.888, 3.115, 4.744)
@@ -85,6 +90,14 @@ class DenseRetriever:
             )
         if stamp[0] != self.embedder.name:
             self.store.ensure_model(self.embedder.name, self.embedder.dimension)
+        if self.store.schema() < SCHEMA_VERSION and not _warned.get(self.store.name):
+            _warned[self.store.name] = True
+            log.warning(
+                "The index '%s' was built before passages were checked for instructions to the "
+                "assistant: run `supportbot ingest PATH...` once to check them (nothing is "
+                "re-embedded).",
+                self.store.name,
+            )
 
     def search(self, question: str, k: int = 5) -> list[Hit]:
         """The ``k`` passages closest to ``question``, best first, scored by cosine in [0, 1]."""
@@ -98,10 +111,19 @@ class Retrieval:
 
     hits: list[Hit]
     faq_hit: Hit | None = None
+    relevance: float | None = None
+    """The index's own relevance model's verdict on the question (0.5: its boundary)."""
+    floor: float = GENERIC_FLOOR
+    """The relevance below which the question counts as out of scope for this index."""
 
     @property
     def top_score(self) -> float:
-        """Calibrated score of the best passage (0 when nothing was found)."""
+        """Relevance of the question (0 when nothing was found).
+
+        The index's relevance model when one is fitted, else the best passage's score.
+        """
+        if self.relevance is not None:
+            return self.relevance
         return max((h.score for h in self.hits), default=0.0)
 
 
@@ -126,17 +148,37 @@ class HybridRetriever(DenseRetriever):
         self.candidates = candidates
         self.rrf_k = rrf_k
         self.keyword = keyword or KeywordIndex(store)
+        self._model: tuple[object, RelevanceModel | None] = (object(), None)
+
+    def relevance_model(self) -> RelevanceModel | None:
+        """The index's fitted relevance model (re-read whenever the index changed)."""
+        self.keyword.refresh()
+        seen, model = self._model
+        current = (self.keyword.fingerprint, self.store.stamp())
+        if seen != current:
+            stored = self.store.get_meta(META_KEY)
+            model = RelevanceModel.from_json(stored) if stored else None
+            self._model = (current, model)
+        return model
 
     def search(self, question: str, k: int = 5) -> list[Hit]:
         """The ``k`` best fused passages."""
         return self.retrieve(question, k).hits
 
     def retrieve(
-        self, question: str, k: int = 5, dense: bool = True, sparse: bool = True
+        self,
+        question: str,
+        k: int = 5,
+        dense: bool = True,
+        sparse: bool = True,
+        vector: list[float] | None = None,
     ) -> Retrieval:
-        """Fuse both rankings; ``dense``/``sparse`` switch a side off (for measurements)."""
+        """Fuse both rankings; ``dense``/``sparse`` switch a side off (for measurements).
+
+        ``vector`` is the question's embedding when the caller already has it (a batch).
+        """
         self.check_index()
-        qvec = self.embedder.embed_query(question)
+        qvec = vector if vector is not None else self.embedder.embed_query(question)
         dense_hits = self.store.query(qvec, k=self.candidates) if dense else []
         keyword_hits = self.keyword.search(question, k=self.candidates) if sparse else []
 
@@ -206,4 +248,22 @@ class HybridRetriever(DenseRetriever):
                     extra={"faq_question_cosine": faq_q[best]},
                 )
             faq_hit = replace(found, extra={**found.extra, "faq_question_cosine": faq_q[best]})
-        return Retrieval(hits=hits, faq_hit=faq_hit)
+        model = self.relevance_model() if (dense and sparse) else None
+        if model is None:
+            return Retrieval(hits=hits, faq_hit=faq_hit)
+        return Retrieval(
+            hits, faq_hit, relevance=model.relevance(question_features(hits)), floor=0.5
+        )
+
+    def features(self, questions: list[str], k: int = 5) -> list[list[float]]:
+        """The relevance model's features for each question (to fit or study the model).
+
+        Questions are embedded in one batch, which is what makes fitting fast.
+        """
+        self.check_index()
+        vectors = self.embedder.embed(questions) if questions else []
+        out = []
+        for question, vector in zip(questions, vectors, strict=True):
+            found = self.retrieve(question, k, vector=vector)
+            out.append(question_features(found.hits))
+        return out

@@ -10,12 +10,15 @@ Two collections live side by side:
 
 Embeddings are always passed explicitly; Chroma's own embedding function (which would
 download a model) is never configured, and Chroma's telemetry is off.
+
+Passages that address the assistant are stored with ``quarantined: true`` (see
+``ingest/quarantine.py``); :meth:`ChromaStore.query` never returns them.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
@@ -26,12 +29,18 @@ if TYPE_CHECKING:
     from chromadb.api import ClientAPI
     from chromadb.api.models.Collection import Collection
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: passages carry ``quarantined`` (and ``root``); manifest entries ``rel`` and
+``quarantined``. A version-1 index is upgraded in place by the next ingest run."""
 MODEL_KEY = "supportbot_embedding_model"
 DIM_KEY = "supportbot_embedding_dim"
 SCHEMA_KEY = "supportbot_schema"
 
 REQUIRED_METADATA = ("source", "title", "heading", "position", "kind", "record", "file_hash")
+VISIBLE: dict[str, Any] = {"quarantined": {"$ne": True}}
+"""The ``where`` filter that keeps quarantined passages out of search results."""
+
+Scalar = str | int | float | bool
 
 
 def chroma_settings() -> Any:
@@ -176,6 +185,19 @@ class ChromaStore:
             )
         return self._files
 
+    def schema(self) -> int:
+        """The index's schema version (:data:`SCHEMA_VERSION` for a new, empty index)."""
+        meta = self.chunks.metadata or {}
+        if MODEL_KEY not in meta:
+            return SCHEMA_VERSION
+        return int(meta.get(SCHEMA_KEY, 1))
+
+    def set_schema(self, version: int = SCHEMA_VERSION) -> None:
+        """Record that the index has been brought up to ``version``."""
+        meta = dict(self.chunks.metadata or {})
+        meta[SCHEMA_KEY] = version
+        self.chunks.modify(metadata=meta)
+
     def stamp(self) -> tuple[str, int] | None:
         """The embedding model name and dimension the index was built with, if any."""
         meta = self.chunks.metadata or {}
@@ -219,6 +241,25 @@ class ChromaStore:
         self._write_stamp(model, dimension)
         return True
 
+    def get_meta(self, key: str) -> str | None:
+        """A value stored with the index (e.g. its relevance model), read fresh.
+
+        Read from the server each time, so a model another process stored is seen.
+        """
+        try:
+            meta = self.client.get_collection(self.name).metadata or {}
+        except Exception:  # noqa: BLE001 - no collection yet: nothing stored
+            return None
+        value = meta.get(key)
+        return str(value) if value is not None else None
+
+    def set_meta(self, key: str, value: str | None) -> None:
+        """Store (or with None, remove) a value with the index; other keys are kept."""
+        meta = {k: v for k, v in dict(self.chunks.metadata or {}).items() if k != key}
+        if value is not None:
+            meta[key] = value
+        self.chunks.modify(metadata=meta)
+
     def _write_stamp(self, model: str, dimension: int) -> None:
         self.chunks.modify(
             metadata={MODEL_KEY: model, DIM_KEY: dimension, SCHEMA_KEY: SCHEMA_VERSION}
@@ -250,6 +291,7 @@ class ChromaStore:
         vectors: Sequence[Sequence[float]],
         file_hashes: dict[str, str],
         question_vectors: dict[str, Sequence[float]] | None = None,
+        extra: Mapping[str, Mapping[str, Scalar]] | None = None,
     ) -> None:
         """Write chunks with their vectors; FAQ chunks also get a question record.
 
@@ -258,23 +300,26 @@ class ChromaStore:
             vectors: one passage vector per chunk.
             file_hashes: content hash of each chunk's source file, stored for provenance.
             question_vectors: vector of the FAQ question, by chunk id.
+            extra: more metadata by chunk id (``quarantined``, ``root``), on both records.
         """
         ids: list[str] = []
         embs: list[Sequence[float]] = []
         docs: list[str] = []
         metas: list[dict[str, str | int | float | bool]] = []
         question_vectors = question_vectors or {}
+        extra = extra or {}
         for chunk, vec in zip(chunks, vectors, strict=True):
             fh = file_hashes[chunk.source]
+            more = extra.get(chunk.id, {})
             ids.append(chunk.id)
             embs.append(vec)
             docs.append(chunk.text)
-            metas.append(_metadata(chunk, fh, "passage"))
+            metas.append({**_metadata(chunk, fh, "passage"), **more})
             if chunk.id in question_vectors:
                 ids.append(f"{chunk.id}:q")
                 embs.append(question_vectors[chunk.id])
                 docs.append(chunk.text)
-                metas.append(_metadata(chunk, fh, "faq_question"))
+                metas.append({**_metadata(chunk, fh, "faq_question"), **more})
         step = self.max_batch
         for start in range(0, len(ids), step):
             end = start + step
@@ -301,6 +346,18 @@ class ChromaStore:
             new_metas.append(merged)
         if got["ids"]:
             self.chunks.update(ids=got["ids"], metadatas=new_metas)  # type: ignore[arg-type]
+
+    def update_metadata(self, updates: Mapping[str, Mapping[str, Scalar]]) -> None:
+        """Merge fields into the metadata of stored chunks (and their FAQ question records)."""
+        ids = [i for cid in updates for i in (cid, f"{cid}:q")]
+        for start in range(0, len(ids), 1000):
+            got = self.chunks.get(ids=ids[start : start + 1000], include=["metadatas"])
+            metas = [
+                {**dict(meta or {}), **updates[rid.removesuffix(":q")]}
+                for rid, meta in zip(got["ids"], got["metadatas"] or [], strict=True)
+            ]
+            if got["ids"]:
+                self.chunks.update(ids=got["ids"], metadatas=metas)  # type: ignore[arg-type]
 
     def vectors(self, ids: Sequence[str]) -> dict[str, list[float]]:
         """Stored vectors of the given record ids."""
@@ -379,6 +436,7 @@ class ChromaStore:
         """Nearest records to ``vector``; FAQ question and answer records are merged.
 
         The score is cosine similarity (1 - cosine distance), clipped to [0, 1].
+        Quarantined passages are never returned.
         """
         total = self.chunks.count()
         if total == 0:
@@ -386,7 +444,7 @@ class ChromaStore:
         res = self.chunks.query(
             query_embeddings=[list(map(float, vector))],  # type: ignore[arg-type]
             n_results=min(total, k * 2),
-            where=where,
+            where={"$and": [VISIBLE, where]} if where else VISIBLE,
             include=["documents", "metadatas", "distances"],
         )
         best: dict[str, tuple[Chunk, float, str]] = {}
@@ -396,6 +454,8 @@ class ChromaStore:
         metas = (res["metadatas"] or [[]])[0]
         dists = (res["distances"] or [[]])[0]
         for cid, doc, meta, dist in zip(ids, docs, metas, dists, strict=True):
+            if (meta or {}).get("quarantined") is True:
+                continue  # belt and braces: a server whose filter treats a missing key otherwise
             chunk = chunk_from_record(cid, doc or "", dict(meta or {}))
             score = max(0.0, min(1.0, 1.0 - float(dist)))
             record = str((meta or {}).get("record", "passage"))
@@ -436,6 +496,8 @@ class ChromaStore:
                 ingested_at=str(m.get("ingested_at", "")),
                 size=int(m.get("size", 0)),
                 root=str(m.get("root", "")),
+                rel=str(m.get("rel", "") or source),
+                quarantined=int(m.get("quarantined", 0)),
             )
         return out
 
@@ -451,6 +513,8 @@ class ChromaStore:
                     "ingested_at": record.ingested_at,
                     "size": record.size,
                     "root": record.root,
+                    "rel": record.rel or record.source,
+                    "quarantined": record.quarantined,
                 }
             ],
         )

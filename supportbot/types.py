@@ -6,6 +6,7 @@ Frozen dataclasses only, no behaviour beyond formatting, so every part can impor
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
@@ -58,7 +59,13 @@ class Hit:
 
 @dataclass(frozen=True)
 class FileRecord:
-    """What the index remembers about one ingested file, for incremental re-runs."""
+    """What the index remembers about one ingested file, for incremental re-runs.
+
+    A file is identified by where it came from: ``root`` (the folder it was ingested
+    from) and ``rel`` (its path under that folder). ``source`` is its unique name in the
+    index: ``rel`` itself, or ``<root label>/<rel>`` when another root already holds a
+    file with that name. ``quarantined`` counts its passages held back from answers.
+    """
 
     source: str
     file_hash: str
@@ -66,6 +73,15 @@ class FileRecord:
     ingested_at: str
     size: int
     root: str = ""
+    rel: str = ""
+    quarantined: int = 0
+
+    @property
+    def path(self) -> str:
+        """The file on disk it was read from (empty when the root is unknown)."""
+        if not self.root:
+            return ""
+        return str(PurePath(self.root) / (self.rel or self.source))
 
 
 @dataclass(frozen=True)

@@ -102,9 +102,20 @@ def test_follow_up_uses_the_conversation(bot: SupportBot, gen: ScriptedGenerator
 def test_instructions_inside_documents_never_reach_the_prompt(
     bot: SupportBot, gen: ScriptedGenerator
 ) -> None:
+    # Quarantined at ingest: the passage is not retrieved at all.
     gen.enqueue("PWNED")
     reply = bot.ask("how do I clean the widget with a cloth")
-    prompt = gen.history[0]
+    assert "dry cloth" not in gen.history[0].sources and "PWNED" not in gen.history[0].sources
+    assert "PWNED" not in reply.answer
+    # Released by an administrator: the instruction is still replaced before the prompt.
+    from ingest.quarantine import list_quarantined, release
+
+    store = build_store(bot.settings)
+    (held,) = list_quarantined(bot.settings, store)
+    release(bot.settings, store, held.chunk_id)
+    gen.enqueue("PWNED")
+    reply = bot.ask("how do I clean the widget with a cloth", conversation_id="c2")
+    prompt = gen.history[1]
     assert "dry cloth" in prompt.sources
     assert "Ignore all previous" not in prompt.sources and INJECTION_MARKER in prompt.sources
     assert "PWNED" not in reply.answer  # a one-word echo is not a supported claim

@@ -236,3 +236,133 @@ def test_verify_finds_tampering(kb_dir: Path, settings: Settings) -> None:
     store.chunks.delete(ids=[victim])
     problems = verify_index(store).problems
     assert any("manual.md: manifest says" in p for p in problems)
+
+
+# -- documents are identified by where they came from -----------------------------------------
+
+UPLOADED_FAQ = "- question: How do I pair the remote?\n  answer: Hold OK and Back for 3 seconds.\n"
+
+
+def _passages(settings: Settings, source: str) -> list[str]:
+    store = build_store(settings)
+    return [
+        doc
+        for _, doc, meta, _ in store.iter_records(False)
+        if meta["record"] == "passage" and meta["source"] == source
+    ]
+
+
+def test_an_upload_named_like_an_indexed_file_is_kept_beside_it(
+    kb_dir: Path, settings: Settings
+) -> None:
+    """The web UI's uploads folder is a second root: its faq.yaml must not replace kb's."""
+    first = run_ingest([kb_dir], settings)
+    before = sorted(_passages(settings, "faq.yaml"))
+    assert len(before) == 2
+    uploads = settings.data_dir / "uploads"
+    uploads.mkdir(parents=True)
+    (uploads / "faq.yaml").write_text(UPLOADED_FAQ)
+
+    report = run_ingest([uploads], settings)
+    assert report.ok
+    (result,) = report.files
+    assert (result.source, result.status) == ("uploads/faq.yaml", "added")
+    assert any("another file named faq.yaml" in w and str(kb_dir) in w for w in result.warnings)
+    assert sorted(_passages(settings, "faq.yaml")) == before  # nothing replaced
+    assert _passages(settings, "uploads/faq.yaml") == ["Hold OK and Back for 3 seconds."]
+
+    files = build_store(settings).files()
+    assert files["faq.yaml"].root == str(kb_dir.resolve())
+    assert files["uploads/faq.yaml"].root == str(uploads.resolve())
+    assert files["uploads/faq.yaml"].rel == "faq.yaml"
+    assert files["uploads/faq.yaml"].path == str(uploads.resolve() / "faq.yaml")
+    assert verify_index(build_store(settings)).ok
+
+    # Both keep their names on later runs, whichever folder is ingested.
+    assert run_ingest([kb_dir], settings).count("unchanged") == first.count("added")
+    assert run_ingest([uploads], settings).files[0].status == "unchanged"
+    # Both are found; a citation names each by its own title and source.
+    hits = DenseRetriever(HashEmbedder(64), build_store(settings)).search("pair the remote", k=10)
+    assert "uploads/faq.yaml" in {h.chunk.source for h in hits}
+
+    # Removing the upload prunes the upload only.
+    (uploads / "faq.yaml").unlink()
+    pruned = run_ingest([uploads], settings)
+    assert [(f.source, f.status) for f in pruned.files] == [("uploads/faq.yaml", "removed")]
+    assert sorted(_passages(settings, "faq.yaml")) == before
+
+
+def test_two_folders_with_the_same_file_name_in_one_run_both_stay(
+    kb_dir: Path, settings: Settings, tmp_path: Path
+) -> None:
+    other = tmp_path / "other" / "docs"
+    other.mkdir(parents=True)
+    (other / "manual.md").write_text("# Other manual\n\nThe other widget charges in 3 hours.")
+    report = run_ingest([kb_dir, other], settings)
+    assert report.ok
+    assert {f.source for f in report.files} == {
+        "manual.md",
+        "guide.html",
+        "faq.yaml",
+        "docs/manual.md",
+    }
+    # A third root whose folder name is taken too gets its parent in the label.
+    third = tmp_path / "more" / "docs"
+    third.mkdir(parents=True)
+    (third / "manual.md").write_text("# Third manual\n\nThe third widget is blue.")
+    (added,) = run_ingest([third], settings).files
+    assert added.source == "more/docs/manual.md"
+    texts = {s: _passages(settings, s) for s in ("manual.md", "docs/manual.md")}
+    assert any("90 minutes" in t for t in texts["manual.md"])
+    assert any("3 hours" in t for t in texts["docs/manual.md"])
+    assert verify_index(build_store(settings)).ok
+
+
+def test_an_index_without_relative_paths_keeps_working(kb_dir: Path, settings: Settings) -> None:
+    """Entries written before ``rel`` existed: the source name is the relative path."""
+    run_ingest([kb_dir], settings)
+    store = build_store(settings)
+    names = list(store.files())
+    store.files_collection.update(ids=names, metadatas=[{"rel": None}] * len(names))  # type: ignore[list-item]
+    again = run_ingest([kb_dir], settings)
+    assert again.count("unchanged") == 3 and again.chunks_embedded == 0
+    assert verify_index(build_store(settings)).ok
+
+
+def test_verify_catches_a_file_replaced_by_another_of_the_same_name(
+    kb_dir: Path, settings: Settings, tmp_path: Path
+) -> None:
+    run_ingest([kb_dir], settings)
+    store = build_store(settings)
+    victim = sorted(store.ids_for_source("faq.yaml"))[0]
+    store.update_metadata({victim: {"root": str(tmp_path / "uploads")}})
+    problems = verify_index(store).problems
+    assert any("faq.yaml: chunks come from" in p and "replaced" in p for p in problems)
+
+    record = store.files()["manual.md"]
+    from dataclasses import replace
+
+    store.put_file(replace(record, source="manual-copy.md"))
+    problems = verify_index(build_store(settings)).problems
+    assert any("are both entries for" in p for p in problems)
+    assert any("manual-copy.md: the entry names another file" in p for p in problems)
+
+
+def test_a_pdf_whose_words_occur_nowhere_else_is_flagged_in_the_report(
+    settings: Settings, tmp_path: Path
+) -> None:
+    from conftest import KB_DOCS, make_pdf
+
+    manual = (KB_DOCS / "nexa-user-manual.md").read_text()[:3000]
+    plain = manual.encode("latin-1", "replace").decode("latin-1").replace("#", "")
+    shifted = "".join(chr((ord(c) - 97 + 3) % 26 + 97) if "a" <= c <= "z" else c for c in plain)
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    make_pdf(extra / "scrambled.pdf", {"Vhwxs": shifted})
+    make_pdf(extra / "fine.pdf", {"Setup": plain})
+    run_ingest([KB_DOCS], settings)
+    report = run_ingest([extra], settings)
+    warned = {f.source: " ".join(f.warnings) for f in report.files}
+    assert "of its words occur in the other documents" in warned["scrambled.pdf"]
+    assert "garbled" in warned["scrambled.pdf"]
+    assert "occur in the other documents" not in warned["fine.pdf"]

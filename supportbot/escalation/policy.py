@@ -4,7 +4,7 @@ A small model that answers from the manual is only useful if it knows when *not*
 answer. :class:`EscalationPolicy` looks at one turn and returns a :class:`Decision`:
 
 * ``answer``: the bot may answer;
-* ``clarify``: the message is too vague to search for ("help", "router"), so the bot
+* ``clarify``: the message is too vague to search for ("help", "app problem"), so the bot
   asks what the customer needs instead of guessing or bothering an agent;
 * ``escalate``: hand the conversation to a person, with every :class:`Reason` that
   fired and the :class:`Evidence` behind it, so the agent sees at a glance why.
@@ -17,7 +17,9 @@ relevant passage, an unsupported answer, low confidence.
 
 The policy is pure and deterministic: regular expressions, the VADER sentiment
 lexicon and thresholds from :class:`~supportbot.config.EscalationSettings`; no model
-call, so it is table-tested and cheap enough to run on every turn.
+call, so it is table-tested and cheap enough to run on every turn. The product's own
+vocabulary (names, vague words, identifier formats) comes from
+:class:`~supportbot.config.ProductSettings`; the rules themselves name no product.
 
 Example:
     >>> policy = EscalationPolicy(EscalationSettings())
@@ -27,21 +29,25 @@ Example:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from supportbot.config import EscalationSettings
+from supportbot.config import EscalationSettings, ProductSettings
 from supportbot.conversation import Turn
 from supportbot.escalation.reasons import Action, Decision, Evidence, Reason
 from supportbot.escalation.signals import (
+    acronym_words,
     detect_account_specific,
     detect_frustration,
     detect_human_request,
     detect_repeated_failure,
     is_vague,
     sensitive_matcher,
+    vague_tokens,
 )
 from supportbot.keyword import tokenize
+from supportbot.relevance import GENERIC_FLOOR
 
 __all__ = ["Action", "Decision", "EscalationPolicy", "Evidence", "Reason", "Screening"]
 
@@ -85,9 +91,16 @@ class EscalationPolicy:
         >>> decision.action, [r.value for r in decision.reasons]
     """
 
-    def __init__(self, settings: EscalationSettings) -> None:
+    def __init__(
+        self, settings: EscalationSettings, product: ProductSettings | None = None
+    ) -> None:
         self.settings = settings
+        self.product = product or ProductSettings()
         self._sensitive = sensitive_matcher(settings.sensitive_topics)
+        terms = self.product.terms()
+        self._vague = vague_tokens([*self.product.vague_words, *terms])
+        self._acronyms = acronym_words(terms)
+        self._identifiers = [re.compile(p) for p in self.product.identifier_patterns.values()]
 
     def message_signals(self, question: str, history: Sequence[Turn]) -> list[Evidence]:
         """Reasons that need no retrieval: the message and the conversation alone.
@@ -102,9 +115,9 @@ class EscalationPolicy:
         s = self.settings
         found = [
             detect_human_request(question),
-            detect_frustration(question, s.frustration),
+            detect_frustration(question, s.frustration, self._acronyms),
             self._sensitive(question),
-            detect_account_specific(question),
+            detect_account_specific(question, self._identifiers),
             detect_repeated_failure(question, history, s.repeat_similarity, s.thumbs_down_limit),
         ]
         return [e for e in found if e is not None]
@@ -116,6 +129,7 @@ class EscalationPolicy:
         reply_mode: str | None = None,
         confidence: float | None = None,
         supported_share: float | None = None,
+        floor: float | None = None,
     ) -> list[Evidence]:
         """Reasons that come from retrieval and generation.
 
@@ -125,16 +139,19 @@ class EscalationPolicy:
                 None before generation.
             confidence: ``Reply.confidence`` or None before generation.
             supported_share: share of generated sentences the verifier kept, if known.
+            floor: the index's relevance boundary (``Retrieval.floor``); the
+                ``min_relevance`` setting wins when it is set.
         """
         s = self.settings
+        floor = self.floor(floor)
         out: list[Evidence] = []
-        if top_score is None or top_score < s.min_relevance:
+        if top_score is None or top_score < floor:
             out.append(
                 Evidence(
                     Reason.NO_RELEVANT_CONTEXT,
                     "The knowledge base has no passage relevant to the question"
                     + (
-                        f" (best {top_score:.2f} < {s.min_relevance:.2f})."
+                        f" (relevance {top_score:.2f} < {floor:.2f})."
                         if top_score is not None
                         else " (nothing retrieved)."
                     ),
@@ -185,7 +202,7 @@ class EscalationPolicy:
         message = tuple(
             e for e in self.message_signals(question, history) if e.reason not in suppress
         )
-        vague = not message and is_vague(question, history)
+        vague = not message and is_vague(question, history, self._vague)
         return Screening(message, vague, suppress, empty=not tokenize(question))
 
     def review(
@@ -196,6 +213,7 @@ class EscalationPolicy:
         reply_mode: str | None = None,
         confidence: float | None = None,
         supported_share: float | None = None,
+        floor: float | None = None,
     ) -> Decision:
         """The action for one turn, from its screening and the answer signals.
 
@@ -210,6 +228,7 @@ class EscalationPolicy:
             reply_mode: ``Reply.mode`` once an answer exists, else None.
             confidence: ``Reply.confidence`` once an answer exists, else None.
             supported_share: share of generated sentences the verifier kept, if known.
+            floor: the index's relevance boundary (see :meth:`answer_signals`).
         """
         if not screening.enabled:
             return Decision("answer", (), (), 1.0)
@@ -222,14 +241,15 @@ class EscalationPolicy:
                 reply_mode=reply_mode,
                 confidence=confidence,
                 supported_share=supported_share,
+                floor=floor,
             )
             if e.reason not in screening.suppress
         ]
         evidence = sorted([*screening.message, *answer], key=lambda e: _ORDER[e.reason])
         if evidence:
             reasons = tuple(dict.fromkeys(e.reason for e in evidence))
-            return Decision("escalate", reasons, tuple(evidence), self._sureness(evidence))
-        return Decision("answer", (), (), self._answer_sureness(top_score, confidence))
+            return Decision("escalate", reasons, tuple(evidence), self._sureness(evidence, floor))
+        return Decision("answer", (), (), self._answer_sureness(top_score, confidence, floor))
 
     def decide(
         self,
@@ -251,9 +271,16 @@ class EscalationPolicy:
             supported_share=supported_share,
         )
 
-    def _sureness(self, evidence: Sequence[Evidence]) -> float:
+    def floor(self, index_floor: float | None = None) -> float:
+        """The relevance boundary: the setting, else the index's, else the generic one."""
+        if self.settings.min_relevance is not None:
+            return self.settings.min_relevance
+        return index_floor if index_floor is not None else GENERIC_FLOOR
+
+    def _sureness(self, evidence: Sequence[Evidence], floor: float | None = None) -> float:
         """Noisy-OR of the evidence strengths: two weak signals beat one."""
         s = self.settings
+        min_relevance = self.floor(floor)
         doubt = 1.0
         for e in evidence:
             if e.reason in _STRENGTH:
@@ -261,18 +288,21 @@ class EscalationPolicy:
             elif e.reason is Reason.FRUSTRATION:
                 strength = 0.6 + 0.4 * min(1.0, (s.frustration - (e.score or 0.0)) / 0.5)
             elif e.reason is Reason.NO_RELEVANT_CONTEXT:
-                strength = 1.0 if e.score is None else 0.5 + 0.5 * _margin(e.score, s.min_relevance)
+                strength = 1.0 if e.score is None else 0.5 + 0.5 * _margin(e.score, min_relevance)
             else:  # LOW_CONFIDENCE
                 strength = 0.5 + 0.5 * _margin(e.score or 0.0, s.min_confidence)
             doubt *= 1.0 - strength
         return round(1.0 - doubt, 4)
 
-    def _answer_sureness(self, top_score: float | None, confidence: float | None) -> float:
+    def _answer_sureness(
+        self, top_score: float | None, confidence: float | None, floor: float | None = None
+    ) -> float:
         """Higher the further the answer's numbers clear their thresholds."""
         s = self.settings
+        min_relevance = self.floor(floor)
         parts = []
         if top_score is not None:
-            parts.append((top_score - s.min_relevance) / max(1e-9, 1.0 - s.min_relevance))
+            parts.append((top_score - min_relevance) / max(1e-9, 1.0 - min_relevance))
         if confidence is not None:
             parts.append((confidence - s.min_confidence) / max(1e-9, 1.0 - s.min_confidence))
         if not parts:
