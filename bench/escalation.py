@@ -50,7 +50,7 @@ from _common import KB_DOCS, QUESTIONS, machine, print_rows, save  # noqa: E402
 
 from evaluate.questions import EvalQuestion, load_questions  # noqa: E402
 from ingest.pipeline import run_ingest  # noqa: E402
-from supportbot.config import EscalationSettings, Settings  # noqa: E402
+from supportbot.config import EscalationSettings, Settings, load_settings  # noqa: E402
 from supportbot.conversation import Turn, retrieval_query  # noqa: E402
 from supportbot.embed import SentenceTransformerEmbedder  # noqa: E402
 from supportbot.escalation import Decision, EscalationPolicy, Reason  # noqa: E402
@@ -59,6 +59,8 @@ from supportbot.factory import build_store  # noqa: E402
 from supportbot.retrieve import HybridRetriever  # noqa: E402
 
 PUBLIC = Path(__file__).resolve().parents[2] / "shared" / "eval"
+# kb/eval is about the sample product: its profile (vague words, serial format, names).
+PRODUCT = load_settings(KB_DOCS.parent / "supportbot.toml").product
 SOURCES = ("clinc150", "hint3", "bitext-customer-support")
 TUNING_SPLITS = {"train", "val", "oos_train", "oos_val"}
 REPORT_SPLITS = {"test", "oos_test"}
@@ -290,7 +292,7 @@ def sweep_min_relevance(
     best: tuple[float, float] | None = None
     for step in range(0, 25):
         t = round(0.05 + 0.025 * step, 3)
-        policy = EscalationPolicy(base.model_copy(update={"min_relevance": t}))
+        policy = EscalationPolicy(base.model_copy(update={"min_relevance": t}), PRODUCT)
         kd = [(it, decide(policy, it)) for it in kb]
         ks = kb_scores(kd)
         oos_groups: dict[tuple[str, str], list[bool]] = defaultdict(list)
@@ -491,7 +493,7 @@ def main() -> None:
             }
         )
 
-    policy = EscalationPolicy(base)
+    policy = EscalationPolicy(base, PRODUCT)
     kd = [(it, decide(policy, it)) for it in kb]
     ks = kb_scores(kd)
     pub = public_scores([(it, decide(policy, it)) for it in public])

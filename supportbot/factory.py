@@ -224,7 +224,8 @@ def build(
         queue,
         build_sinks(h, queue, on_handoff),
         redact_pii=h.redact_pii,
-        allow=h.redact_allow,
+        allow=settings.public_values,
+        identifiers=settings.product.identifier_patterns,
     )
     r, v, cs = settings.retrieval, settings.verify, settings.conversation
     bot = SupportBot(
@@ -233,7 +234,7 @@ def build(
         retriever=HybridRetriever(embedder, store, candidates=r.candidates, rrf_k=r.rrf_k),
         generator=generator or build_generator(settings),
         verifier=AnswerVerifier(embedder, v.min_overlap, v.min_similarity),
-        policy=EscalationPolicy(settings.escalation),
+        policy=EscalationPolicy(settings.escalation, settings.product),
         conversations=conversations,
         handoffs=queue,
         dispatcher=dispatcher,

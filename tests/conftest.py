@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from supportbot.config import Settings
+from supportbot.config import Settings, load_settings
 from supportbot.embed import HashEmbedder, SentenceTransformerEmbedder
 from supportbot.generate import ScriptedGenerator
 
@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parent.parent
 KB_DOCS = ROOT / "kb" / "docs"
+KB_PROFILE = ROOT / "kb" / "supportbot.toml"
+"""The sample's product profile (Brightwave): tests of its wording and rules load it."""
 
 
 @pytest.fixture(autouse=True)
@@ -56,10 +58,10 @@ def real_embedder() -> SentenceTransformerEmbedder:
 def kb_index(
     tmp_path_factory: pytest.TempPathFactory, real_embedder: SentenceTransformerEmbedder
 ) -> Settings:
-    """kb/docs ingested once per test session with the real embedder."""
+    """kb/docs ingested once per test session with the real embedder, and its profile."""
     from ingest import run_ingest
 
-    settings = Settings(data_dir=tmp_path_factory.mktemp("kbindex"))
+    settings = load_settings(KB_PROFILE, data_dir=tmp_path_factory.mktemp("kbindex"))
     report = run_ingest([KB_DOCS], settings, embedder=real_embedder)
     assert report.ok and report.count("added") == 5
     return settings

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import KB_PROFILE
 
-from supportbot.config import EscalationSettings
+from supportbot.config import EscalationSettings, load_settings
 from supportbot.conversation import Turn
 from supportbot.escalation import Decision, EscalationPolicy, Evidence, Reason
 from supportbot.escalation.signals import (
+    acronym_words,
     detect_account_specific,
     detect_frustration,
     detect_human_request,
@@ -372,7 +374,7 @@ def test_min_relevance_comes_from_settings() -> None:
         ("help", [], 0.05, "clarify", ()),
         ("router", [], RELEVANT, "clarify", ()),
         ("hi", [], None, "clarify", ()),
-        ("wifi problem", [], 0.3, "clarify", ()),
+        ("app problem", [], 0.3, "clarify", ()),
         # ... but not with an identifier, enough words, or a conversation to lean on
         ("E-104", [], RELEVANT, "answer", ()),
         ("parental controls", [], RELEVANT, "answer", ()),
@@ -410,7 +412,8 @@ def test_decide(
         ("router", [], True),
         ("", [], True),
         ("thanks", [], True),
-        ("wifi not working", [], True),
+        ("app not working", [], True),
+        ("wifi not working", [], False),  # a product's own vague words are data: see below
         ("E-104", [], False),
         ("BW-R1P", [], False),
         ("reset parental controls", [], False),
@@ -419,6 +422,46 @@ def test_decide(
 )
 def test_is_vague(text: str, history: list[Turn], vague: bool) -> None:
     assert is_vague(text, history) is vague
+
+
+@pytest.fixture
+def sample_policy() -> EscalationPolicy:
+    """The policy with the sample knowledge base's product profile (kb/supportbot.toml)."""
+    profile = load_settings(KB_PROFILE)
+    return EscalationPolicy(profile.escalation, profile.product)
+
+
+@pytest.mark.parametrize(
+    ("text", "action", "expected"),
+    [
+        # its vague words and names, alone or with a generic word, are asked back
+        ("wifi problem", "clarify", ()),
+        ("wifi not working", "clarify", ()),
+        ("nexa help", "clarify", ()),
+        ("brightwave support", "clarify", ()),
+        # a bare serial in its format is about the customer's own device
+        ("my BWN20473318 is dead", "escalate", (Reason.ACCOUNT_SPECIFIC,)),
+        # its names in capitals are not shouting
+        ("NEXA R1 PRO keeps rebooting, how do I fix it", "answer", ()),
+    ],
+)
+def test_the_product_profile_is_data(
+    sample_policy: EscalationPolicy,
+    policy: EscalationPolicy,
+    text: str,
+    action: str,
+    expected: tuple[Reason, ...],
+) -> None:
+    d = sample_policy.decide(text, [], top_score=RELEVANT)
+    assert (d.action, d.reasons) == (action, expected)
+    # none of it is in the code: without the profile, each is a plain question
+    assert policy.decide(text, [], top_score=RELEVANT).action == "answer"
+
+
+def test_caps_of_a_product_name_are_shouting_only_without_its_profile() -> None:
+    assert frustration_score("NEXA WONT CONNECT")[1] == ("CAPS: NEXA WONT CONNECT",)
+    names = acronym_words(load_settings(KB_PROFILE).product.terms())
+    assert frustration_score("NEXA WONT CONNECT", names)[1] == ("CAPS: WONT CONNECT",)
 
 
 def test_reasons_are_ordered_and_unique(policy: EscalationPolicy) -> None:

@@ -30,7 +30,13 @@ GATES = [
 
 def test_kb_eval_meets_its_gates(tmp_path: Path) -> None:
     exe = Path(sys.executable).with_name("supportbot")
-    env = {**os.environ, "SUPPORTBOT_DATA_DIR": str(tmp_path / "data")}
+    # The sample's product profile (its vague words, serial format, wording), as the README
+    # runs it.
+    env = {
+        **os.environ,
+        "SUPPORTBOT_DATA_DIR": str(tmp_path / "data"),
+        "SUPPORTBOT_CONFIG": str(ROOT / "kb" / "supportbot.toml"),
+    }
     out = tmp_path / "report.json"
     res = subprocess.run(
         [

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from supportbot.config import HandoffSettings
+from supportbot.config import HandoffSettings, load_settings
 from supportbot.conversation import Turn
 from supportbot.errors import ConfigError, HandoffError, HandoffNotFound
 from supportbot.factory import build_sinks
@@ -47,6 +47,8 @@ from supportbot.safety.redact import find_pii, luhn_valid, mask, redact
 from supportbot.types import Chunk, Hit
 
 ROOT = Path(__file__).resolve().parent.parent
+# The sample product's identifier formats (its BWN... serials), from its profile.
+SAMPLE_IDS = load_settings(ROOT / "kb" / "supportbot.toml").product.identifier_patterns
 
 # The company's own public contact details, as published in the knowledge base.
 PUBLIC_CONTACTS = (
@@ -486,6 +488,7 @@ def _packet(**overrides: Any) -> HandoffPacket:
         "evidence": _evidence(),
         "passages": [],
         "suggested_reply": "Unplug the router now. We will email jane.doe@example.com.",
+        "identifiers": SAMPLE_IDS,
     }
     args.update(overrides)
     return build_packet(**args)
@@ -705,6 +708,20 @@ def test_customer_fields_extraction() -> None:
         "email": "k***@example.com",
         "plan": "Premium",
     }
+
+
+def test_identifier_formats_are_data() -> None:
+    said = ["my BWN20473318 died", "member id M-88120417, serial number is sn-4471-xq"]
+    # built in: a serial after the word "serial"; a bare one in the sample's format is not one
+    assert extract_customer_fields(said) == {"serial": "SN-4471-XQ"}
+    # the sample's profile: its serial format wins over the built-in rule
+    assert extract_customer_fields(said, SAMPLE_IDS) == {"serial": "BWN20473318"}
+    # another product's: any field, its value masked in the packet and in the text
+    ids = {"member_id": r"\bM-(?P<value>\d{8})\b"}
+    assert extract_customer_fields(said, ids) == {"serial": "SN-4471-XQ", "member_id": "88120417"}
+    packet = build_packet("c", [Turn("user", said[1])], [], identifiers=ids)
+    assert packet.customer_fields == {"serial": "******1-XQ", "member_id": "****0417"}
+    assert "88120417" not in json.dumps(packet.to_dict())
 
 
 # -- SQLite queue ----------------------------------------------------------------------

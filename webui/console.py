@@ -81,7 +81,7 @@ def _since_handoff(desk: AgentDesk, packet: HandoffPacket) -> None:
     st.markdown("**Since the hand-off**")
     h = desk.settings.handoff
     for turn in later:
-        text = redact(turn.text, h.redact_allow) if h.redact_pii else turn.text
+        text = redact(turn.text, desk.settings.public_values) if h.redact_pii else turn.text
         who = turn.meta.get("agent") or ("customer" if turn.role == "user" else "assistant")
         with st.chat_message("user" if turn.role == "user" else "assistant"):
             st.caption(md(str(who)))

@@ -9,7 +9,7 @@ model call, so they are table-tested and cheap enough to run on every turn.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from difflib import SequenceMatcher
 from functools import lru_cache
 from typing import Any
@@ -20,6 +20,7 @@ from supportbot.keyword import tokenize
 from supportbot.retrieve import identifiers
 
 __all__ = [
+    "acronym_words",
     "detect_account_specific",
     "detect_frustration",
     "detect_human_request",
@@ -28,6 +29,7 @@ __all__ = [
     "is_vague",
     "sensitive_matcher",
     "text_similarity",
+    "vague_tokens",
 ]
 
 
@@ -215,11 +217,14 @@ _INSULTS = (
     r"claim\s+against|not\s+helpful|aren'?t\s+(?:being\s+)?helpful|unhelpful"
 )
 _INSULT = re.compile(rf"\b(?:{_INSULTS})\b")
-# Acronyms and product words that are written in capitals without shouting.
+# Common technical and business acronyms, written in capitals without shouting. A
+# product's own names ([product] names) are added by the policy.
 _ACRONYMS = frozenset(
     "WIFI WPA WPA2 WPA3 VPN ISP LED LEDS DNS DHCP MTU PPPOE USB NAT WAN LAN SSID MAC QOS UPNP "
-    "IOS APP API TCP UDP DSL ATT NEXA RMA FAQ PDF ETH POE NTFS FAT EXFAT GHZ MBPS GBPS DFS "
-    "MESH IPV IPV4 IPV6 VLAN HDMI TV UPS PIN SIM ONT CEO USA UK EU LTE WPS OK".split()
+    "IOS APP API TCP UDP DSL ATT RMA FAQ PDF ETH POE NTFS FAT EXFAT GHZ MBPS GBPS DFS "
+    "MESH IPV IPV4 IPV6 VLAN HDMI TV UPS PIN SIM ONT CEO USA UK EU LTE WPS OK "
+    "URL HTTP HTTPS SSL TLS SSH FTP SMTP IMAP POP CPU GPU RAM SSD HDD PC OS UI CSV XML JSON "
+    "HTML SQL ID IDS VAT IBAN GDPR SMS OTP SSO MFA TOTP AWS CLI SDK GUI PST EST UTC GMT".split()
 )
 _WORD = re.compile(r"[A-Za-z][A-Za-z']*")
 _SHOUT_PUNCT = re.compile(r"!{2,}|\?{3,}|[?!]*\?![?!]*|[?!]*!\?[?!]*")
@@ -250,7 +255,9 @@ def _compound(text: str) -> float:
     return float(_analyzer().polarity_scores(text)["compound"])
 
 
-def frustration_score(question: str) -> tuple[float, tuple[str, ...]]:
+def frustration_score(
+    question: str, acronyms: Collection[str] = ()
+) -> tuple[float, tuple[str, ...]]:
     """An adjusted sentiment in [-1, 0] (lower is angrier) and the signals behind it.
 
     VADER's compound score (with technical words such as "error" or "dead" neutral, and
@@ -261,6 +268,8 @@ def frustration_score(question: str) -> tuple[float, tuple[str, ...]]:
 
     Args:
         question: the customer's message.
+        acronyms: further words (upper case) that are not shouting, e.g. the product's
+            names; added to the built-in acronyms.
 
     Returns:
         ``(score, matched)``: the adjusted score and the signals that lowered it.
@@ -274,7 +283,12 @@ def frustration_score(question: str) -> tuple[float, tuple[str, ...]]:
         matched.extend(insults)
     words = _WORD.findall(question)
     shouted = [
-        w for w in words if len(w) >= 3 and w.isupper() and w.replace("'", "") not in _ACRONYMS
+        w
+        for w in words
+        if len(w) >= 3
+        and w.isupper()
+        and w.replace("'", "") not in _ACRONYMS
+        and w.replace("'", "") not in acronyms
     ]
     if len(shouted) >= 2 or (shouted and len(words) <= 3):
         bonus += _BONUS_SHOUT
@@ -295,7 +309,9 @@ def frustration_score(question: str) -> tuple[float, tuple[str, ...]]:
     return max(-1.0, compound - bonus), tuple(dict.fromkeys(matched))
 
 
-def detect_frustration(question: str, threshold: float) -> Evidence | None:
+def detect_frustration(
+    question: str, threshold: float, acronyms: Collection[str] = ()
+) -> Evidence | None:
     """Evidence of an angry or exasperated customer, or None.
 
     Insults, profanity, ultimatums and formal complaints are enough on their own; other
@@ -304,8 +320,9 @@ def detect_frustration(question: str, threshold: float) -> Evidence | None:
     Args:
         question: the customer's message.
         threshold: :attr:`EscalationSettings.frustration`.
+        acronyms: words in capitals that are not shouting (see :func:`frustration_score`).
     """
-    score, matched = frustration_score(question)
+    score, matched = frustration_score(question, acronyms)
     if score > threshold and not _INSULT.search(_norm(question)):
         return None
     return Evidence(
@@ -519,7 +536,6 @@ _ACCOUNT_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
         "serial or order number",
         re.compile(
             r"\bserial(?:\s+(?:number|no\.?|#))?\s*(?:is|:|=|#)?\s*[a-z]{0,4}-?\d{5,}"
-            r"|\bbwn\d{5,}"
             r"|\b(?:order|purchase|invoice|case|ticket|rma|claim|receipt|transaction|account)"
             r"\s*(?:number|no\.?|#|id)?\s*[:#]?\s*[a-z]{0,4}-?\d{5,}"
         ),
@@ -527,7 +543,9 @@ _ACCOUNT_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 
 
-def detect_account_specific(question: str) -> Evidence | None:
+def detect_account_specific(
+    question: str, identifiers: Sequence[re.Pattern[str]] = ()
+) -> Evidence | None:
     """Evidence that answering needs the customer's own records, or None.
 
     The knowledge base explains billing, warranties and orders in general; it cannot
@@ -537,8 +555,13 @@ def detect_account_specific(question: str) -> Evidence | None:
 
     Args:
         question: the customer's message.
+        identifiers: the product's customer-identifier patterns (``[product]
+            identifier_patterns``, e.g. a serial-number format): quoting one is about the
+            customer's own device, order or account.
     """
-    matched = _found(_ACCOUNT_PATTERNS, _norm(question))
+    matched = _found(_ACCOUNT_PATTERNS, _norm(question)) + tuple(
+        m.group(0).strip() for p in identifiers if (m := p.search(question))
+    )
     if not matched:
         return None
     return Evidence(
@@ -687,27 +710,42 @@ def detect_repeated_failure(
 
 # ------------------------------------------------------------------------- CLARIFY
 
-# Words that name no particular question: "router", "help", "wifi not working".
+# Words that name no particular question, whatever the product: "help", "app not
+# working". A product's own ("router", "wifi") come from [product] vague_words and names.
 _GENERIC = frozenset(
-    "help problem problems issue issues question questions router routers wifi wi-fi "
-    "internet app support working work works device devices network nexa brightwave hey "
-    "need something thing stuff info information yes yeah ok okay sure hmm satellite "
-    "light connection setup set account broken error".split()
+    "help problem problems issue issues question questions "
+    "internet app support working work works device devices network hey "
+    "need something thing stuff info information yes yeah ok okay sure hmm "
+    "connection setup set account broken error".split()
 )
 
 
-def is_vague(question: str, history: Sequence[Turn]) -> bool:
+def is_vague(question: str, history: Sequence[Turn], vague_words: Collection[str] = ()) -> bool:
     """True when a first message is too vague to search for.
 
-    One content word ("router", "warranty"), or two generic ones ("wifi problem"), with
+    One content word ("help", "warranty"), or two generic ones ("app problem"), with
     no code or model number and no earlier turn to lean on. Asking back costs the
     customer one message; a guessed answer or an agent costs more.
 
     Args:
         question: the customer's message.
         history: earlier turns; any history makes a short message a follow-up.
+        vague_words: the product's own generic words (tokens, lower case: see
+            :func:`vague_tokens`), added to the built-in ones.
     """
     if history or identifiers(question):
         return False
     words = tokenize(question)
-    return len(words) <= 1 or (len(words) == 2 and all(w in _GENERIC for w in words))
+    return len(words) <= 1 or (
+        len(words) == 2 and all(w in _GENERIC or w in vague_words for w in words)
+    )
+
+
+def vague_tokens(words: Iterable[str]) -> frozenset[str]:
+    """The tokens :func:`is_vague` compares for configured words ("Wi-Fi", "R1 Pro")."""
+    return frozenset(t for w in words for t in (w.lower().strip(), *tokenize(w)) if t)
+
+
+def acronym_words(words: Iterable[str]) -> frozenset[str]:
+    """Configured names as :func:`frustration_score` sees capitals ("Nexa" -> "NEXA")."""
+    return frozenset(w.upper().replace("'", "") for text in words for w in _WORD.findall(text))

@@ -7,7 +7,8 @@ there is one queue object and one set of sinks however many facades a process ho
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 
 from supportbot.conversation import Turn
 from supportbot.escalation.reasons import Decision
@@ -38,11 +39,14 @@ class Dispatcher:
         *,
         redact_pii: bool = True,
         allow: Sequence[str] = (),
+        identifiers: Mapping[str, str] | None = None,
     ) -> None:
         self.queue = queue
         self.sinks = list(sinks)
         self.redact_pii = redact_pii
         self.allow = tuple(allow)
+        # The product's identifier formats ([product] identifier_patterns), compiled once.
+        self.identifiers = {k: re.compile(v) for k, v in (identifiers or {}).items()}
 
     def hand_over(
         self,
@@ -62,6 +66,7 @@ class Dispatcher:
             suggestion,
             redact_pii=self.redact_pii,
             allow=self.allow,
+            identifiers=self.identifiers,
         )
         self.queue.deliver(packet)
         deliver_packet(packet, self.sinks)  # a failing helpdesk never breaks the reply

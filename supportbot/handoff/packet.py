@@ -76,8 +76,14 @@ _LEGAL_WORDS = re.compile(
     re.IGNORECASE,
 )
 
-# Customer fields: identifiers an agent needs, masked to their last 4 characters.
-_SERIAL = re.compile(r"\bBWN[A-Z0-9]{5,15}\b", re.IGNORECASE)
+# Customer fields: identifiers an agent needs, masked to their last 4 characters. Built
+# in: what follows the word "serial" or "order"; a product's own formats (a serial that
+# is quoted bare) come from [product] identifier_patterns.
+_SERIAL = re.compile(
+    r"\bserial\b\s*(?:number|no\.?|num|#)?\s*(?:is|was|:|=)?\s*#?\s*"
+    r"(?P<value>[A-Z0-9][A-Z0-9\-]{3,23})\b",
+    re.IGNORECASE,
+)
 _ORDER = re.compile(
     r"\border\b\s*(?:number|no\.?|num|id|ref(?:erence)?|#)?\s*(?:is|was|:|=)?\s*#?\s*"
     r"(?P<value>[A-Z0-9][A-Z0-9\-]{3,23})\b",
@@ -276,24 +282,47 @@ def summarize(customer_messages: Sequence[str], limit: int = _SUMMARY_CHARS) -> 
     return first if latest == first else f"{first} | Latest: {latest}"
 
 
-def extract_customer_fields(customer_messages: Iterable[str]) -> dict[str, str]:
+def _compiled(patterns: Mapping[str, str | re.Pattern[str]]) -> dict[str, re.Pattern[str]]:
+    return {k: re.compile(v) if isinstance(v, str) else v for k, v in patterns.items()}
+
+
+def _value(m: re.Match[str]) -> str:
+    return (m.groupdict().get("value") or m.group(0)).strip()
+
+
+def extract_customer_fields(
+    customer_messages: Iterable[str], patterns: Mapping[str, str | re.Pattern[str]] | None = None
+) -> dict[str, str]:
     """Identifiers the customer gave: ``email``, ``phone``, ``order_number``, ``serial``.
 
     Values are raw (not masked); the last mention wins, since customers correct
-    themselves. Serial numbers are Brightwave's ``BWN...``; order numbers follow the word
-    "order" ("order #A-12345", "order number is 100234987") and contain a digit.
+    themselves. Order and serial numbers follow the words "order" / "serial" ("order
+    #A-12345", "serial number is SN-4471") and contain a digit.
+
+    Args:
+        customer_messages: what the customer wrote, oldest first.
+        patterns: the product's identifier formats (``[product] identifier_patterns``):
+            field name -> regex; the group named ``value``, else the whole match, is the
+            value. A product's ``serial`` format replaces the built-in one.
     """
     found: dict[str, str] = {}
+    extra = _compiled(patterns or {})
     for text in customer_messages:
         for span in find_pii(text):
             if span.kind in ("EMAIL", "PHONE"):
                 found[span.kind.lower()] = text[span.start : span.end]
         for m in _SERIAL.finditer(text):
-            found["serial"] = m.group().upper()
+            value = m.group("value").strip("-")
+            if any(ch.isdigit() for ch in value) and "serial" not in extra:
+                found["serial"] = value.upper()
         for m in _ORDER.finditer(text):
             value = m.group("value").strip("-")
             if any(ch.isdigit() for ch in value) and len(value) >= 4:
                 found["order_number"] = value
+        for field, pattern in extra.items():
+            for m in pattern.finditer(text):
+                if value := _value(m):
+                    found[field] = value.upper() if field == "serial" else value
     return found
 
 
@@ -360,6 +389,7 @@ def build_packet(
     customer_fields: Mapping[str, str] | None = None,
     *,
     allow: Collection[str] = (),
+    identifiers: Mapping[str, str | re.Pattern[str]] | None = None,
 ) -> HandoffPacket:
     """Build the hand-off packet for one escalated conversation.
 
@@ -380,14 +410,17 @@ def build_packet(
             email); they win over what is extracted from the transcript.
         allow: public values kept verbatim even when redacting, e.g. the company's
             support phone number (see :func:`supportbot.safety.redact.find_pii`).
+        identifiers: the product's identifier formats (see
+            :func:`extract_customer_fields`); their values are masked like serials.
     """
+    identifiers = identifiers or {}
     codes: list[str] = []
     for r in reasons:
         code = _code(r)
         if code not in codes:
             codes.append(code)
     said = [t.text for t in transcript if t.role == "user"]
-    fields_raw = {**extract_customer_fields(said), **dict(customer_fields or {})}
+    fields_raw = {**extract_customer_fields(said, identifiers), **dict(customer_fields or {})}
     items = [_evidence(e) for e in evidence]
     earlier_failures = any(
         t.role == "assistant" and t.meta.get("mode") == "none" for t in transcript
@@ -401,7 +434,11 @@ def build_packet(
         # Identifiers redact() does not know (serials, order numbers) are masked in the
         # text the same way as in customer_fields, longest first.
         known = sorted(
-            (v for k, v in fields_raw.items() if k in _MASKED_IN_TEXT and len(v) >= 4),
+            (
+                v
+                for k, v in fields_raw.items()
+                if (k in _MASKED_IN_TEXT or k in identifiers) and len(v) >= 4
+            ),
             key=len,
             reverse=True,
         )
@@ -414,7 +451,10 @@ def build_packet(
                 text = pattern.sub(shown, text)
             return redact(text, allow)
 
-        customer = {k: mask(v) if k in _MASKED_FIELDS else scrub(v) for k, v in fields_raw.items()}
+        customer = {
+            k: mask(v) if k in _MASKED_FIELDS or k in identifiers else scrub(v)
+            for k, v in fields_raw.items()
+        }
     else:
 
         def scrub(text: str) -> str:

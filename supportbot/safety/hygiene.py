@@ -167,7 +167,7 @@ def clean_question(text: object, max_chars: int) -> tuple[str, list[str]]:
     if not cleaned:
         raise InputError(
             "Your message is empty. Please type your question, for example "
-            "'What does error E-104 mean?'."
+            "'What does this error message mean?'."
         )
     if len(cleaned) > max_chars:
         cleaned = cleaned[:max_chars].rstrip()
