@@ -3,7 +3,9 @@
 Three pages: the customer chat, the agent console and the knowledge base (``ui.pages``
 chooses which this process serves, so customers can get a chat-only process). Settings
 come from ``supportbot.toml`` and ``SUPPORTBOT_*`` variables, as for the CLI; Streamlit's
-own settings (headless, port, no usage statistics) are in ``.streamlit/config.toml``.
+own settings (headless, port, localhost only, no usage statistics) are in
+``.streamlit/config.toml``. The console and the knowledge-base page ask for a sign-in
+(``webui/auth.py``; create accounts with ``supportbot users add``); the chat never does.
 """
 
 from __future__ import annotations

@@ -5,7 +5,9 @@ policy); agents work them here: list the queue, claim one, reply into the custom
 conversation, resolve it or hand it back to the bot, see today's activity and re-send
 deliveries a helpdesk webhook failed to take. It shares the hand-off queue and the
 conversation store with the bot (one of each per process, built by
-:mod:`supportbot.factory`), so what an agent does is what the customer sees.
+:mod:`supportbot.factory`), so what an agent does is what the customer sees. Claims,
+replies, resolutions and hand-backs are written to the audit log when one is given
+(:mod:`supportbot.audit`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from supportbot.handoff.queue import DeadLetter, SqliteHandoffQueue
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from supportbot.audit import AuditLog
 
 __all__ = ["AgentDesk"]
 
@@ -45,11 +49,13 @@ class AgentDesk:
         handoffs: SqliteHandoffQueue,
         conversations: ConversationStore,
         dispatcher: Dispatcher,
+        audit: AuditLog | None = None,
     ) -> None:
         self.settings = settings
         self._handoffs = handoffs
         self._conversations = conversations
         self._dispatcher = dispatcher
+        self._audit = audit
 
     @classmethod
     def from_settings(
@@ -90,7 +96,9 @@ class AgentDesk:
 
     def claim(self, handoff_id: str, agent: str) -> HandoffPacket:
         """An agent takes the conversation."""
-        return self._set_status(handoff_id, "claimed", self._agent(agent))
+        packet = self._set_status(handoff_id, "claimed", self._agent(agent))
+        self._record(agent, "claim", packet)
+        return packet
 
     def reply(self, handoff_id: str, agent: str, text: str) -> None:
         """Send an agent's message into the customer's conversation.
@@ -105,10 +113,13 @@ class AgentDesk:
         self._conversations.append(
             packet.conversation_id, Turn("assistant", text, meta={"agent": self._agent(agent)})
         )
+        self._record(agent, "reply", packet, f"{len(text)} characters")
 
     def resolve(self, handoff_id: str, agent: str | None = None) -> HandoffPacket:
         """Close the hand-off; the next message from the customer is answered by the bot."""
-        return self._set_status(handoff_id, "resolved", agent and self._agent(agent))
+        packet = self._set_status(handoff_id, "resolved", agent and self._agent(agent))
+        self._record(agent, "resolve", packet)
+        return packet
 
     def hand_back(self, handoff_id: str, agent: str | None = None) -> HandoffPacket:
         """Give the conversation back to the bot, which then answers again.
@@ -125,6 +136,7 @@ class AgentDesk:
                 meta={"handed_back": list(packet.reasons), "agent": agent or ""},
             ),
         )
+        self._record(agent, "hand_back", packet)
         return packet
 
     def activity(self, since: float | None = None) -> Activity:
@@ -145,6 +157,13 @@ class AgentDesk:
         if not isinstance(agent, str) or not agent.strip():
             raise InputError("The agent's name is empty; say who is acting on the hand-off.")
         return agent.strip()
+
+    def _record(
+        self, agent: str | None, action: str, packet: HandoffPacket, detail: str = ""
+    ) -> None:
+        if self._audit is not None:
+            note = f"conversation {packet.conversation_id}" + (f", {detail}" if detail else "")
+            self._audit.record((agent or "").strip() or "unknown", action, packet.id, note)
 
     def _set_status(self, handoff_id: str, status: Status, agent: str | None) -> HandoffPacket:
         self.handoff(handoff_id)

@@ -14,8 +14,10 @@ into messages, the Python API raises them, so a helpdesk integrator needs one
     │   └── FileRejected            one file cannot be ingested (``path``, ``reason``, ``fix``)
     ├── InputError                  a customer message or id cannot be used as it is
     │   └── RateLimited             too many messages in one conversation (``retry_after``)
-    └── HandoffError                a hand-off operation cannot be done
-        └── HandoffNotFound         no hand-off with that id
+    ├── HandoffError                a hand-off operation cannot be done
+    │   └── HandoffNotFound         no hand-off with that id
+    └── AuthError                   an account cannot be created, changed or found
+        └── SignInRefused           wrong name or password, or locked (``retry_after``)
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 from pathlib import Path
 
 __all__ = [
+    "AuthError",
     "ConfigError",
     "EmbeddingMismatchError",
     "FileRejected",
@@ -32,6 +35,7 @@ __all__ = [
     "InputError",
     "ModelError",
     "RateLimited",
+    "SignInRefused",
     "StoreError",
     "StoreLockedError",
     "SupportBotError",
@@ -105,3 +109,19 @@ class HandoffError(SupportBotError):
 
 class HandoffNotFound(HandoffError):
     """No hand-off has that id; list them with ``AgentDesk.handoffs()``."""
+
+
+class AuthError(SupportBotError):
+    """An account cannot be created, changed or found; the message says what to do."""
+
+
+class SignInRefused(AuthError):
+    """A sign-in was refused; the message never says whether the account exists.
+
+    ``retry_after`` is the seconds left of a lock after too many failures (0 when the
+    name or password was simply wrong).
+    """
+
+    def __init__(self, message: str, retry_after: float = 0.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from supportbot.accounts import AccountStore
+from supportbot.audit import AuditLog
 from supportbot.config import HandoffSettings, Settings
 from supportbot.conversation import (
     ConversationStore,
@@ -30,6 +32,8 @@ from supportbot.store import ChromaStore, open_chroma_client
 __all__ = [
     "Services",
     "build",
+    "build_accounts",
+    "build_audit",
     "build_conversations",
     "build_embedder",
     "build_generator",
@@ -108,6 +112,22 @@ def build_conversations(settings: Settings) -> ConversationStore:
     return MemoryConversationStore()
 
 
+def build_audit(settings: Settings) -> AuditLog:
+    """The audit log in the data folder (``<data_dir>/audit.db``)."""
+    return AuditLog(settings.audit_path)
+
+
+def build_accounts(settings: Settings, audit: AuditLog | None = None) -> AccountStore:
+    """The local account store (``<data_dir>/accounts.db``), recording changes in ``audit``."""
+    ui = settings.ui
+    return AccountStore(
+        settings.accounts_path,
+        audit=audit,
+        max_failures=ui.sign_in_attempts,
+        lock_seconds=ui.sign_in_lock_seconds,
+    )
+
+
 def build_sinks(
     settings: HandoffSettings,
     queue: SqliteHandoffQueue,
@@ -169,6 +189,7 @@ class Services:
         settings: the settings both were built from.
         embedder: the embedding model, shared with an in-process ingest (the KB page).
         store: the vector store, shared with an in-process ingest or document removal.
+        audit: the audit log the desk writes to (and the knowledge-base page).
     """
 
     bot: SupportBot
@@ -176,6 +197,7 @@ class Services:
     settings: Settings
     embedder: Embedder
     store: ChromaStore
+    audit: AuditLog | None = None
 
 
 def build(
@@ -186,6 +208,7 @@ def build(
     store: ChromaStore | None = None,
     generator: Generator | None = None,
     conversations: ConversationStore | None = None,
+    audit: AuditLog | None = None,
 ) -> Services:
     """Build every part from ``settings`` and the two facades over them.
 
@@ -197,6 +220,7 @@ def build(
         store: use this vector store instead of opening the configured one.
         generator: use this model instead of building one (e.g. a scripted fake).
         conversations: use this conversation store (e.g. the helpdesk's own).
+        audit: use this audit log (default: ``<data_dir>/audit.db``).
 
     Raises:
         ConfigError: the settings name something that cannot be built.
@@ -241,7 +265,12 @@ def build(
         # Per conversation, shared by every conversation this process serves.
         rate_limiter=RateLimiter(cs.rate_limit_messages, cs.rate_limit_window),
     )
+    audit = audit or build_audit(settings)
     desk = AgentDesk(
-        settings=settings, handoffs=queue, conversations=conversations, dispatcher=dispatcher
+        settings=settings,
+        handoffs=queue,
+        conversations=conversations,
+        dispatcher=dispatcher,
+        audit=audit,
     )
-    return Services(bot, desk, settings, embedder, store)
+    return Services(bot, desk, settings, embedder, store, audit)

@@ -1,11 +1,14 @@
 """The web UI's pages, driven by Streamlit's AppTest (no browser), on the real models.
 
 Each test gets its own copy of the sample kb/ index, so conversations and hand-offs
-never leak between tests; the bot is rebuilt per test (the page cache is cleared).
+never leak between tests; the bot is rebuilt per test (the page cache is cleared). The
+console and the knowledge-base page are opened signed in (accounts "Sam", an agent, and
+"maria", an admin); sign-in itself is tested in tests/test_auth.py.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from collections.abc import Iterator
@@ -23,24 +26,45 @@ TIMEOUT = 180
 pytestmark = pytest.mark.model
 
 
+PASSWORD = "correct horse battery"
+
+
 @pytest.fixture
 def web(kb_index: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A private copy of the kb index, named by SUPPORTBOT_DATA_DIR for the app."""
+    """A private copy of the kb index, named by SUPPORTBOT_DATA_DIR for the app.
+
+    It has two accounts: Sam (agent) and maria (admin), both with :data:`PASSWORD`.
+    """
+    from supportbot.accounts import AccountStore
+    from webui.auth import _security
     from webui.resources import shared_services
 
     data = tmp_path / "web-data"
     shutil.copytree(kb_index.data_dir, data)
     monkeypatch.setenv("SUPPORTBOT_DATA_DIR", str(data))
+    accounts = AccountStore(data / "accounts.db", rounds=4)
+    accounts.add("Sam", PASSWORD, "agent")
+    accounts.add("maria", PASSWORD, "admin")
     shared_services.clear()
+    _security.clear()
     yield data
     shared_services.clear()
+    _security.clear()
 
 
-def page(name: str) -> AppTest:
-    """One page of the app, run on its own."""
+def page(name: str, user: str | None = None) -> AppTest:
+    """One page of the app, run on its own; run and signed in as ``user`` if given."""
     at = AppTest.from_string(
         f"from webui.{name} import {name}_page\n{name}_page()\n", default_timeout=TIMEOUT
     )
+    if user is None:
+        return at
+    at.run()
+    at.text_input(key="signin_name").set_value(user)
+    at.text_input(key="signin_password").set_value(PASSWORD)
+    at.button(key="signin_submit").click().run()
+    assert not at.exception, at.exception
+    assert not at.error, at.error
     return at
 
 
@@ -116,11 +140,13 @@ def test_full_handoff_round_trip(web: Path) -> None:
     next(b for b in customer.button if b.label == "Talk to a person").click().run()
     assert "your reference is #" in texts(customer)
 
-    agent = page("console").run()
+    anonymous = page("console").run()
+    assert not anonymous.tabs and "HUMAN_REQUESTED" not in texts(anonymous)
+
+    agent = page("console", "Sam")
     assert not agent.exception, agent.exception
     assert agent.tabs[0].label == "Open (1)"
     assert "HUMAN_REQUESTED" in texts(agent)
-    agent.sidebar.text_input(key="agent_name").set_value("Sam").run()
     next(b for b in agent.button if b.label == "Claim").click().run()
     assert agent.tabs[1].label == "Claimed (1)"
     packet = shared_services().desk.handoffs()[0]
@@ -139,7 +165,7 @@ def test_full_handoff_round_trip(web: Path) -> None:
 
     # The customer writes again: the bot stays quiet, the agent sees it.
     customer = ask(customer, "Thanks, which adapter exactly?")
-    agent = page("console").run()
+    agent = page("console", "Sam")
     assert "Thanks, which adapter exactly?" in texts(agent)
 
     next(b for b in agent.button if b.label == "Hand back to the bot").click().run()
@@ -148,13 +174,21 @@ def test_full_handoff_round_trip(web: Path) -> None:
     customer = chat(conv)
     assert "back with the assistant" in texts(customer)
     assert "will take it from here" not in texts(customer)
+    done = [(e.actor, e.action) for e in shared_services().audit.recent()][::-1]  # type: ignore[union-attr]
+    assert done == [
+        ("Sam", "sign_in"),
+        ("Sam", "claim"),
+        ("Sam", "reply"),
+        ("Sam", "sign_in"),
+        ("Sam", "hand_back"),
+    ]
 
 
 def test_console_counts_today(web: Path) -> None:
     ask(chat(), "What does error E-104 mean?")
     other = ask(chat(), "I want to speak to a human right now")
     assert "your reference is #" in texts(other)
-    agent = page("console").run()
+    agent = page("console", "maria")  # admins have the console too
     metrics = {m.label: m.value for m in agent.metric}
     assert metrics["Conversations today"] == "2"
     assert metrics["Escalated"] == "1"
@@ -162,28 +196,29 @@ def test_console_counts_today(web: Path) -> None:
 
 
 def test_knowledge_page_ingests_lists_searches_and_removes(web: Path, kb_dir: Path) -> None:
-    at = page("knowledge").run()
+    at = page("knowledge", "maria")
     assert not at.exception, at.exception
-    at.text_input[0].set_value(str(kb_dir)).run()
+    assert at.selectbox(key="ingest_folder").options == ["kb"]  # ./kb: the tests' kb_dir
+    at.selectbox(key="ingest_folder").set_value("kb").run()
     next(b for b in at.button if b.label == "Ingest folder").click().run()
     assert not at.exception, at.exception
     assert any("Ingest finished" in s.value for s in at.success), texts(at)
 
-    at = page("knowledge").run()
+    at = page("knowledge", "maria")
     listed = at.dataframe[0].value
     assert "manual.md" in list(listed["document"])
-    at.text_input[1].set_value("widget overheating W-42").run()
+    at.text_input[0].set_value("widget overheating W-42").run()
     assert "W-42" in texts(at)
 
     source = "manual.md"
-    at.selectbox[0].set_value(source).run()
+    at.selectbox(key="remove_doc").set_value(source).run()
     next(b for b in at.button if b.label == "Remove").click().run()
-    assert any(f"Removed {source}" in s.value for s in at.success), texts(at)
-    assert source not in list(page("knowledge").run().dataframe[0].value["document"])
+    assert at.success and f"Removed {source}" in texts(at)  # the label is markdown-escaped
+    assert source not in list(page("knowledge", "maria").dataframe[0].value["document"])
 
 
 def test_upload_is_ingested(web: Path, kb_dir: Path) -> None:
-    at = page("knowledge").run()
+    at = page("knowledge", "maria")
     faq = (kb_dir / "faq.yaml").read_bytes()
     at.file_uploader[0].upload("widget-faq.yaml", faq, "application/x-yaml").run()
     next(b for b in at.button if b.label == "Ingest uploaded files").click().run()
@@ -192,10 +227,10 @@ def test_upload_is_ingested(web: Path, kb_dir: Path) -> None:
     assert (web / "uploads" / "widget-faq.yaml").is_file()
 
     # Removing the uploaded document deletes the upload too (it would come back otherwise).
-    at = page("knowledge").run()
-    at.selectbox[0].set_value("widget-faq.yaml").run()
+    at = page("knowledge", "maria")
+    at.selectbox(key="remove_doc").set_value("widget-faq.yaml").run()
     next(b for b in at.button if b.label == "Remove").click().run()
-    assert any("Removed widget-faq.yaml" in s.value for s in at.success), texts(at)
+    assert at.success and "Removed widget-faq.yaml" in texts(at)
     assert not (web / "uploads" / "widget-faq.yaml").exists()
 
 
@@ -225,12 +260,41 @@ def test_missing_model_file_is_a_message_in_the_page(
     assert not at.exception
 
 
-def test_a_bad_ingest_folder_is_reported(web: Path, tmp_path: Path) -> None:
-    at = page("knowledge").run()
-    at.text_input[0].set_value(str(tmp_path / "nope")).run()
+def test_kb_folders_outside_the_allowed_roots_are_refused(
+    web: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    allowed = tmp_path / "manuals"
+    (allowed / "router").mkdir(parents=True)
+    (allowed / "router" / "guide.md").write_text("# Router\n\nPress reset for 10 s.\n")
+    secret = tmp_path / "ops"
+    secret.mkdir()
+    (secret / "ops-notes.txt").write_text("admin password for the router console: hunter2")
+    monkeypatch.setenv("SUPPORTBOT_INGEST__ALLOWED_ROOTS", json.dumps([str(allowed)]))
+
+    at = page("knowledge", "maria")
+    folders = at.selectbox(key="ingest_folder").options
+    assert folders == ["manuals", "manuals/router"]  # relative to the working directory
+
+    # A link to the secret folder appears inside the root: the root is refused as a whole,
+    # the link is not offered, and nothing of the secret file is shown.
+    (allowed / "notes").symlink_to(secret, target_is_directory=True)
+    at = page("knowledge", "maria")
+    assert at.selectbox(key="ingest_folder").options == folders
+    at.selectbox(key="ingest_folder").set_value(folders[0]).run()
     next(b for b in at.button if b.label == "Ingest folder").click().run()
     assert not at.exception
-    assert any("does not exist" in e.value for e in at.error)
+    assert any("link(s) to places outside" in w.value for w in at.warning), texts(at)
+    assert "hunter2" not in texts(at) and "ops-notes" not in texts(at)
+    # The subfolder without links is fine.
+    at.selectbox(key="ingest_folder").set_value(folders[1]).run()
+    next(b for b in at.button if b.label == "Ingest folder").click().run()
+    assert any("1 added" in s.value for s in at.success), texts(at)
+
+
+def test_an_agent_cannot_open_the_knowledge_base(web: Path) -> None:
+    at = page("knowledge", "Sam")
+    assert not at.tabs and not at.dataframe and not at.file_uploader
+    assert "is for administrators" in texts(at)
 
 
 def test_pages_setting_chooses_what_a_process_serves(
@@ -240,6 +304,7 @@ def test_pages_setting_chooses_what_a_process_serves(
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     assert not at.exception, at.exception
     assert at.title[0].value == "Knowledge base"
+    assert at.text_input(key="signin_password") and not at.tabs  # signed out: a form only
 
 
 def test_invalid_settings_are_a_message_not_a_trace(

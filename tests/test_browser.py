@@ -3,9 +3,12 @@
 Starts ``streamlit run app.py`` on a free localhost port over a copy of the sample kb/
 index (real embedder, real Gemma model), asks kb/ questions and waits for answers with
 citations, takes a screenshot, and checks that two browser sessions at once each get
-their own answer. ``scripts/install-test-deps.sh`` (part of the README's test command)
-installs chromium and chromium-driver; the test is skipped, with the reason printed,
-only when they are not on the machine.
+their own answer. An anonymous browser opening the agent console or the knowledge-base
+page gets a sign-in form and no hand-off or document data; an account made with
+``supportbot users add`` then signs in and sees the console.
+``scripts/install-test-deps.sh`` (part of the README's test command) installs chromium
+and chromium-driver; the test is skipped, with the reason printed, only when they are not
+on the machine.
 """
 
 from __future__ import annotations
@@ -82,11 +85,28 @@ def _wait_for_port(port: int, proc: subprocess.Popen[bytes], seconds: float) -> 
     return False
 
 
+HANDOFF_MARKER = "Quokka-7731"  # in a hand-off's summary: shown only to signed-in agents
+
+
 @pytest.fixture(scope="module")
-def server(kb_index: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The app served on localhost; yields its URL."""
+def data_dir(kb_index: Settings, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The server's data folder: the kb index and one open hand-off."""
+    from supportbot.conversation import Turn
+    from supportbot.handoff.packet import build_packet
+    from supportbot.handoff.queue import SqliteHandoffQueue
+
     data = tmp_path_factory.mktemp("browser") / "data"
     shutil.copytree(kb_index.data_dir, data)
+    turns = [Turn("user", f"My order {HANDOFF_MARKER} never arrived, I want a person")]
+    packet = build_packet("b" * 32, turns, ["HUMAN_REQUESTED"], redact_pii=False)
+    SqliteHandoffQueue(data / "handoffs.db").deliver(packet)
+    return data
+
+
+@pytest.fixture(scope="module")
+def server(data_dir: Path) -> Iterator[str]:
+    """The app served on localhost; yields its URL."""
+    data = data_dir
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SUPPORTBOT_")} | {
         "SUPPORTBOT_DATA_DIR": str(data),
@@ -245,3 +265,72 @@ def test_two_browser_sessions_get_their_own_answers(server: str, browsers: list[
     assert questions[0] in pages[0] and questions[1] not in pages[0]
     assert questions[1] in pages[1] and questions[0] not in pages[1]
     assert browsers[0].current_url != browsers[1].current_url
+
+
+def _body(driver: Any) -> str:
+    from selenium.webdriver.common.by import By
+
+    return str(driver.find_element(By.TAG_NAME, "body").text)
+
+
+def _sign_in_form(driver: Any, url: str) -> str:
+    """Open ``url``, wait for the sign-in form; the page text."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(url)
+    WebDriverWait(driver, 120).until(
+        ec.visibility_of_element_located((By.CSS_SELECTOR, "input[type='password']"))
+    )
+    time.sleep(1)  # let the rest of the page render, if it were going to
+    return _body(driver)
+
+
+def test_console_and_kb_need_a_sign_in(server: str, browsers: list[Any], data_dir: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = browsers[0]
+    for path, title in (("agent", "Agent console"), ("kb", "Knowledge base")):
+        text = _sign_in_form(driver, f"{server}/{path}")
+        assert title in text and "Sign in" in text
+        for secret in (HANDOFF_MARKER, "HUMAN_REQUESTED", "Open (", "Documents", "Audit log"):
+            assert secret not in text, (path, secret, text)
+        assert not driver.find_elements(By.CSS_SELECTOR, "[data-testid='stExpander']")
+        assert not driver.find_elements(By.CSS_SELECTOR, "[data-testid='stFileUploader']")
+
+    # An account made on the server with the CLI signs in and gets the console.
+    password = "a long browser password"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SUPPORTBOT_")}
+    made = subprocess.run(
+        [sys.executable, "-c", "from supportbot.cli import main; main()"]
+        + ["users", "add", "robin", "--role", "agent", "--password-stdin"],
+        input=password,
+        text=True,
+        capture_output=True,
+        env=env | {"SUPPORTBOT_DATA_DIR": str(data_dir)},
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert made.returncode == 0, made.stderr
+
+    _sign_in_form(driver, f"{server}/agent")
+    driver.find_element(By.CSS_SELECTOR, "input[aria-label='Name']").send_keys("robin")
+    driver.find_element(By.CSS_SELECTOR, "input[aria-label='Password']").send_keys("wrong one!")
+    driver.find_element(By.XPATH, "//button[normalize-space()='Sign in']").click()
+    wait = WebDriverWait(driver, 180)
+    wait.until(lambda d: "Wrong name or password." in _body(d))
+    assert HANDOFF_MARKER not in _body(driver)
+
+    driver.find_element(By.CSS_SELECTOR, "input[aria-label='Name']").send_keys("robin")
+    driver.find_element(By.CSS_SELECTOR, "input[aria-label='Password']").send_keys(password)
+    driver.find_element(By.XPATH, "//button[normalize-space()='Sign in']").click()
+    wait.until(lambda d: HANDOFF_MARKER in _body(d) and "Open (1)" in _body(d))
+    text = _body(driver)
+    assert "robin" in text and "Your name" not in text
+    assert not driver.find_elements(By.CSS_SELECTOR, "input[type='password']")
+
+    driver.find_element(By.XPATH, "//button[contains(normalize-space(), 'Sign out')]").click()
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "input[type='password']"))
+    assert HANDOFF_MARKER not in _body(driver)

@@ -2,7 +2,9 @@
 
 Agents see each hand-off with its reason codes, summary, redacted transcript, the
 passages the bot tried and its draft reply; they claim it, reply (the reply appears in
-the customer's chat), resolve it, or hand the conversation back to the bot.
+the customer's chat), resolve it, or hand the conversation back to the bot. The page
+needs an ``agent`` or ``admin`` account (:mod:`webui.auth`); the agent's name on replies
+and in the audit log is the account's.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import streamlit as st
 from supportbot.desk import AgentDesk
 from supportbot.handoff.packet import HandoffPacket
 from supportbot.safety.redact import redact
+from webui.auth import require
 from webui.resources import friendly_errors, get_desk, md
 
 _PRIORITY_BADGE = {
@@ -170,13 +173,15 @@ def _dead_letters(desk: AgentDesk) -> None:
 
 
 def console_page() -> None:
-    """The page agents keep open."""
+    """The page agents keep open (signed in as an agent or admin)."""
     st.title("Agent console")
+    who = require("agent")
+    if who is None:
+        return
     desk = get_desk()
     if desk is None:
         return
-    agent = st.sidebar.text_input("Your name", value="agent", key="agent_name").strip()
-    agent = agent or "agent"
+    agent = who.name
     if st.sidebar.button("Refresh", icon=":material/refresh:"):
         st.rerun()
     show_activity(desk)
