@@ -4,16 +4,17 @@
 
 Values come from the ``Faker`` library with a fixed seed, in seven locales (en_US, en_GB,
 de_DE, fr_FR, es_ES, it_IT, nl_NL): e-mail addresses, phone numbers, card numbers,
-IBANs, public IP addresses and street addresses in every locale, and each locale's
-national id (US SSN, UK NINO, French NIR, Spanish DNI/NIE, Italian codice fiscale, Dutch
-BSN). Each value is put into a support-chat message template written for its type
+IBANs, public IP addresses, street addresses and personal names in every locale, and
+each locale's national id (US SSN, UK NINO, French NIR, Spanish DNI/NIE, Italian codice
+fiscale, Dutch BSN). Each value is put into a support-chat message template written for its type
 ("I was charged twice on my card {x}", "my public IP is {x} if that helps", "{x}").
 
 * **recall**: a value counts as caught only if every character of it is covered by a
   detection of ``supportbot.safety.redact.find_pii`` (of any kind: it is redacted either way);
   ``as kind`` also requires the expected kind.
 * **false positives**: share of knowledge-base sentences (kb/docs, the company's public
-  contacts allowed as in the default settings) in which anything is detected.
+  contacts allowed, as an operator lists them in ``handoff.redact_allow``) in which
+  anything is detected.
 * **throughput**: messages per second through ``find_pii`` in one thread, once the
   analyzer is built (results are not cached between messages).
 
@@ -57,10 +58,12 @@ EXPECTED_KIND = {
     "IT_CODICE_FISCALE": "NATIONAL_ID",
     "NL_BSN": "NATIONAL_ID",
     "ADDRESS": "ADDRESS",
+    "NAME": "NAME",
 }
 # Types with a fixed format (and a checksum for most): the >= 0.99 recall target.
-# Street addresses are free text found by a heuristic, reported but not gated.
-PATTERN_TYPES = tuple(t for t in EXPECTED_KIND if t != "ADDRESS")
+# Street addresses and personal names are free text found by heuristics (names: a name
+# table and the words around them), reported but not gated.
+PATTERN_TYPES = tuple(t for t in EXPECTED_KIND if t not in ("ADDRESS", "NAME"))
 
 TEMPLATES: dict[str, tuple[str, ...]] = {
     "EMAIL": (
@@ -146,6 +149,17 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
         "new address: {x}",
         "send the technician to {x} tomorrow",
         "{x}",
+    ),
+    # Faker's names, in the places support messages put them. The name table supportbot
+    # uses is another source (nomquamgender), so this measures it on names it was not
+    # built from; the hand-written set (bench/pii_handwritten.py) has the harder cases.
+    "NAME": (
+        "Hi, my name is {x} and the router keeps rebooting",
+        "This is {x}, I called yesterday about the satellite",
+        "Thanks for your help!\n\nKind regards,\n{x}",
+        "I'm {x} and the app won't let me log in",
+        "account holder: {x}",
+        "please ask for {x} when you call back",
     ),
 }
 
@@ -254,6 +268,7 @@ GENERATORS: dict[str, tuple[tuple[str, ...], Gen]] = {
     "IT_CODICE_FISCALE": (("it_IT",), lambda f, r: f.ssn()),
     "NL_BSN": (("nl_NL",), lambda f, r: f.ssn()),
     "ADDRESS": (LOCALES, lambda f, r: f.street_address().strip()),
+    "NAME": (LOCALES, lambda f, r: f"{f.first_name()} {f.last_name()}"),
 }
 
 
@@ -399,12 +414,21 @@ def kb_sentences() -> list[str]:
     return out
 
 
+# The sample knowledge base's own published contacts: an operator lists them in
+# ``handoff.redact_allow`` so that they stay (tests/test_handoff.py keeps the same list).
+KB_PUBLIC_CONTACTS = (
+    "1-800-555-0142",
+    "support@brightwave.example",
+    "1200 Harbor Point Drive, Suite 400",
+)
+
+
 def measure_false_positives(sentences: list[str]) -> dict[str, object]:
     """Share of knowledge-base sentences in which anything is detected."""
     from supportbot.config import HandoffSettings
     from supportbot.safety.redact import find_pii
 
-    allow = HandoffSettings().redact_allow
+    allow = [*KB_PUBLIC_CONTACTS, *HandoffSettings().redact_allow]
     flagged = []
     for s in sentences:
         spans = find_pii(s, allow)

@@ -1,7 +1,9 @@
-"""Recall of PII redaction on Faker data, and a PII-heavy conversation through SupportBot.
+"""Recall of PII redaction on Faker data and on hand-written messages, and a PII-heavy
+conversation through SupportBot.
 
 The generator is bench/pii_recall.py's (seven locales, support-chat templates), on a
-smaller set than the bench's 500 per type.
+smaller set than the bench's 500 per type. The hand-written sets are bench/pii_handwritten.py's
+(tests/data/pii_handwritten*.jsonl), written by hand, not from those templates.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from bench import pii_handwritten
 from bench.pii_recall import (
     EXPECTED_KIND,
     PATTERN_TYPES,
@@ -60,8 +63,37 @@ def test_recall_per_pattern_type_is_at_least_099(cases: list[Case]) -> None:
     rows = measure_recall(cases)
     for kind in PATTERN_TYPES:
         assert rows[kind]["recall"] >= 0.99, (kind, rows[kind]["missed"])
-    # Street addresses are free text found by a heuristic: a lower bar.
+    # Street addresses and names are free text found by heuristics: a lower bar.
     assert rows["ADDRESS"]["recall"] >= 0.95, rows["ADDRESS"]["missed"]
+    assert rows["NAME"]["recall"] >= 0.95, rows["NAME"]["missed"]
+
+
+def test_recall_on_the_hand_written_set_meets_the_targets() -> None:
+    # Issue 12's targets: >= 0.97 on every claimed type, >= 0.90 on names; nothing that
+    # must stay (error codes, versions, order numbers, words that are also names, an
+    # agent's name from `allow`) is touched, and nothing else is flagged.
+    messages = pii_handwritten.load()
+    assert len(messages) >= 60
+    result = pii_handwritten.measure(messages)
+    for kind, row in result.rows.items():
+        assert row.n >= 3, kind
+        bar = 0.90 if kind == "NAME" else 0.97
+        assert row.recall >= bar, (kind, row.missed)
+    assert sum(r.n for k, r in result.rows.items() if k == "NAME") >= 40
+    assert result.keep_touched == []
+    assert len(result.false_positives) <= 2, result.false_positives
+
+
+def test_recall_on_the_hold_out_set() -> None:
+    # Written after the recognisers were settled; the figures in docs/measured.md. Names
+    # without a cue that are also words ("Can Grace reset...") or in lower case after
+    # "it's" are missed there: the bar is what was measured, to catch a regression.
+    result = pii_handwritten.measure(pii_handwritten.load(pii_handwritten.HOLDOUT))
+    for kind, row in result.rows.items():
+        bar = 0.85 if kind == "NAME" else 0.97
+        assert row.recall >= bar, (kind, row.missed)
+    assert result.keep_touched == []
+    assert result.false_positives == []
 
 
 def test_knowledge_base_text_stays_untouched() -> None:
@@ -140,7 +172,7 @@ def test_handoff_packet_carries_no_pii_value(
     # what the agent still gets: the error code and the version, and the kinds
     first, details = (t["text"] for t in packet.transcript if t["role"] == "user")
     assert "E-104" in first and "3.4.2" in first
-    for kind in ("EMAIL", "PHONE", "CARD", "IBAN", "IP", "SSN", "NATIONAL_ID", "ADDRESS"):
+    for kind in ("EMAIL", "PHONE", "CARD", "IBAN", "IP", "SSN", "NATIONAL_ID", "ADDRESS", "NAME"):
         assert f"[{kind}]" in details
     # the raw transcript stays in the local conversation store
     raw = " ".join(t.text for t in bot.history("pii-1"))

@@ -1,4 +1,6 @@
-"""supportbot.safety.redact on Presidio: offline set-up, national ids, Presidio's share, caching.
+"""supportbot.safety.redact on Presidio: offline set-up, national ids, Presidio's share, caching,
+the formats customers type (dotted cards, irregular IBANs, spelled-out e-mail addresses, short
+local numbers, addresses without a house number) and personal names.
 
 The table tests of every kind and of what is kept on purpose (E-104, part numbers,
 private IPs, prices, versions, the allow list) are in tests/test_handoff.py.
@@ -82,6 +84,150 @@ def test_payment_words_unlock_short_and_unusual_card_numbers() -> None:
     assert redact("ref 4111111111111111") == "ref [CARD]"
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # card numbers grouped with dots, as printed
+        ("refund to 4111.1111.1111.1111 please", "refund to [CARD] please"),
+        ("amex 3714.496353.98431", "amex [CARD]"),
+        # NI numbers with dashes or dots; any two letters right after "NI number"
+        ("NI no. JT-48-21-93-B", "NI no. [NATIONAL_ID]"),
+        ("national insurance: ST.91.42.07.A", "national insurance: [NATIONAL_ID]"),
+        ("my NI number is QQ-12-34-56-C", "my NI number is [NATIONAL_ID]"),
+        # IBANs in the groups banks print, or any other
+        ("IBAN GB29 NWBK 601613 31926819 thanks", "IBAN [IBAN] thanks"),
+        ("FR76 30006 00001 12345678901 89", "[IBAN]"),
+        ("ES91-2100-0418-4502-0005-1332", "[IBAN]"),
+        ("DE18 50010517 5403241893 from my bank", "[IBAN] from my bank"),
+        # e-mail addresses spelled out against robots
+        ("mail priya.raman(at)gmail(dot)com ok", "mail [EMAIL] ok"),
+        ("hannah [at] lindqvist [dot] se", "[EMAIL]"),
+        ("write to marco dot bianchi at libero dot it", "write to [EMAIL]"),
+        ("MEGAN.O.BRIEN AT GMAIL DOT COM", "[EMAIL]"),
+        ("kev.obrien (at) hotmail.co.uk", "[EMAIL]"),
+        # 7-digit local numbers after "call", "ring", "my number is"
+        ("call 555-0132 tomorrow", "call [PHONE] tomorrow"),
+        ("ring me on 496 0066", "ring me on [PHONE]"),
+        ("my number is 867 5309", "my number is [PHONE]"),
+        # addresses without a house number, grown to their postcode
+        ("Flat B, Rosewood Court, Leeds LS6 2AB", "[ADDRESS]"),
+        (
+            "ship to The Old Rectory, Church Lane, Oxford OX44 7QD please",
+            "ship to [ADDRESS] please",
+        ),
+        ("Apartment 12, The Maltings, Bray, Co. Wicklow A98 X2Y5", "[ADDRESS]"),
+        # street addresses take the town when a postcode follows
+        ("14 Elm Grove, Bristol BS6 5HT and my phone", "[ADDRESS] and my phone"),
+        ("2210 N Halsted St Apt 3F, Chicago, IL 60614", "[ADDRESS]"),
+        ("88 Queen St W, Toronto, ON M5H 2N2", "[ADDRESS]"),
+        ("Lindenstraße 27, 04109 Leipzig.", "[ADDRESS]."),
+        ("Prinsengracht 263-1, 1016 GV Amsterdam en ik", "[ADDRESS] en ik"),
+        ("8 rue des Lilas, 69003 Lyon", "[ADDRESS]"),
+        ("12 Kingfisher Close\nNorthampton\nNN4 0RT", "[ADDRESS]"),
+    ],
+)
+def test_formats_customers_type_are_redacted(text: str, expected: str) -> None:
+    assert redact(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "My R1 shows E-104 since 3.4.2, build 2026.0915.1234.5678",
+        "the manual is available at brightwave.example and at docs dot example",
+        "look at the LED, it's amber",
+        "part QQ-12-34-56-C is on back order",  # NINO-shaped, no NI word
+        "BE9300 mesh with 2 satellites",  # starts like an IBAN
+        "call 3 times a day, version 4.1.2",
+        "order number 555-0132 shipped",
+        "Threat Protection and Ad Blocking",
+        "Who Can Get the 30-Day Free Trial",
+        "Asia Pacific: Japan, Singapore, Australia",
+    ],
+)
+def test_new_patterns_keep_lookalikes(text: str) -> None:
+    assert find_pii(text) == [], [text[s.start : s.end] for s in find_pii(text)]
+
+
+def test_a_town_without_a_postcode_is_kept() -> None:
+    assert redact("I live at 221B Baker Street, London") == "I live at [ADDRESS], London"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # after "my name is" and the like, whatever the name looks like
+        ("Hi, my name is Siobhan O'Sullivan and", "Hi, my name is [NAME] and"),
+        ("my name is lucía fernández and my DNI", "my name is [NAME] and my DNI"),
+        ("cardholder name is JOHN A SMITH, card", "cardholder name is [NAME], card"),
+        (
+            "Account holder: Zofia Kowalczyk-Nowak, order 100241177",
+            "Account holder: [NAME], order 100241177",
+        ),
+        ("Hola, soy Ana María de la Cruz, tengo", "Hola, soy [NAME], tengo"),
+        ("From: Giulia Romano <x>", "From: [NAME] <x>"),
+        # titles
+        ("account name Mr D. Okafor", "account name Mr [NAME]"),
+        ("tel. 06 12 34 56 78, Mme Dubois", "tel. [PHONE], Mme [NAME]"),
+        # a given name from the table after "I'm", "this is", relations, greetings
+        ("I'm Kwame Mensah, I bought", "I'm [NAME], I bought"),
+        ("This is Pieter van der Berg, I called", "This is [NAME], I called"),
+        ("my husband Jürgen set up the satellites", "my husband [NAME] set up the satellites"),
+        ("please ask for Mehmet when you call", "please ask for [NAME] when you call"),
+        ("Ingrid here. Guest network", "[NAME] here. Guest network"),
+        ("I'm Torquato Verdone and", "I'm [NAME] and"),  # rarer name, with a surname
+        # sign-offs
+        ("it works now.\n\nThanks, Aoife", "it works now.\n\nThanks, [NAME]"),
+        ("Cheers,\nDave", "Cheers,\n[NAME]"),
+        ("Kind regards,\nTomasz Wiśniewski", "Kind regards,\n[NAME]"),
+        ("Regards, S. Okoro", "Regards, [NAME]"),
+        ("Danke, Katrin", "Danke, [NAME]"),
+        # the message ends with a name
+        ("Can you call me back?\n-- Gary", "Can you call me back?\n-- [NAME]"),
+        ("sent from my phone, Tunde", "sent from my phone, [NAME]"),
+        # a full name anywhere
+        ("Olusegun Adeyemi, router upstairs", "[NAME], router upstairs"),
+        ("refund please (Stefan Krüger)", "refund please ([NAME])"),
+    ],
+)
+def test_personal_names_are_redacted(text: str, expected: str) -> None:
+    assert redact(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Mark the satellite as offline?",
+        "Will the R1 work with Virgin Media? Will I need modem mode?",
+        "Is the Nexa available in Rose Gold?",
+        "Hi team, thanks. Dear Sir or Madam,",
+        "The network name: Nexa-4F2A is on the label",
+        "I'm happy with it, it's great, the LED is Amber",
+        "Thanks, I will try that tonight",
+        "Thanks,\nPlease call me back",
+        "I called Brightwave Support yesterday",
+        "Shield Plus and Shield Basic",
+    ],
+)
+def test_words_that_are_also_names_are_kept(text: str) -> None:
+    assert find_pii(text) == [], [text[s.start : s.end] for s in find_pii(text)]
+
+
+def test_agent_names_can_be_kept() -> None:
+    # The agent's name from the account goes into `allow`: kept whole or by a part of it,
+    # while a customer who shares the first name is still redacted.
+    allow = ["Maria Lopez"]
+    assert redact("Hi Maria, thanks for taking this", allow) == "Hi Maria, thanks for taking this"
+    assert redact("Thanks, Maria Lopez", allow) == "Thanks, Maria Lopez"
+    assert redact("my name is Maria Garcia", allow) == "my name is [NAME]"
+
+
+def test_an_allowed_address_stays_when_its_town_and_zip_follow() -> None:
+    text = "Brightwave Networks, Inc., 1200 Harbor Point Drive, Suite 400, Portland, OR 97209."
+    assert find_pii(text, ["1200 Harbor Point Drive, Suite 400"]) == []
+    assert redact(text) == "Brightwave Networks, Inc., [ADDRESS]."
+
+
 def test_presidio_recognisers_add_what_our_patterns_miss() -> None:
     # Unicode e-mail addresses: Presidio's pattern takes them, our ASCII one does not.
     text = "mail josé.garcía@correo.es please"
@@ -160,7 +306,8 @@ import supportbot, supportbot.handoff.packet
 assert "presidio_analyzer" not in sys.modules and "spacy.lang.en" not in sys.modules, "not lazy"
 from supportbot.safety.redact import redact
 out = redact("mail jane.doe@example.co.uk or josé@correo.es, call +44 20 7946 0958, IBAN "
-             "DE89 3704 0044 0532 0130 00, card 4111 1111 1111 1111, ip 81.2.69.160")
+             "DE89 3704 0044 0532 0130 00, card 4111 1111 1111 1111, ip 81.2.69.160. "
+             "Thanks, Aoife")
 print(out)
 print("ATTEMPTS", attempts)
 """
@@ -168,8 +315,8 @@ print("ATTEMPTS", attempts)
 
 def test_detection_never_touches_the_network_and_imports_lazily(tmp_path: Path) -> None:
     # A fresh interpreter with sockets and spaCy's downloader disabled: Presidio, spaCy
-    # and tldextract are imported and the analyzer is built under the guard. The home
-    # folder is empty, so no cached model or suffix list can help.
+    # and tldextract are imported, the name table read and the analyzer built under the
+    # guard. The home folder is empty, so no cached model or suffix list can help.
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}
     run = subprocess.run(
         [sys.executable, "-c", NO_NETWORK],
@@ -182,5 +329,7 @@ def test_detection_never_touches_the_network_and_imports_lazily(tmp_path: Path) 
     assert run.returncode == 0, run.stderr[-3000:]
     lines = run.stdout.strip().splitlines()
     assert lines[-1] == "ATTEMPTS []"
-    assert lines[-2] == ("mail [EMAIL] or [EMAIL], call [PHONE], IBAN [IBAN], card [CARD], ip [IP]")
+    assert lines[-2] == (
+        "mail [EMAIL] or [EMAIL], call [PHONE], IBAN [IBAN], card [CARD], ip [IP]. Thanks, [NAME]"
+    )
     assert not (tmp_path / ".cache" / "python-tldextract").exists()

@@ -4,11 +4,13 @@ Hand-off packets, webhook bodies and log lines carry redacted text only; the raw
 transcript stays in the local conversation store.
 
 Detection runs on Microsoft Presidio's analyzer (``presidio-analyzer``), with pattern
-recognisers only: Presidio's own (email, phone via ``phonenumbers``, credit card with
-Luhn, IBAN with its mod-97 checksum, IP, US SSN, UK NINO, Spanish NIF/NIE, Italian
-codice fiscale) and ours, registered as Presidio recognisers, where Presidio lacks a type
-or misses formats customers type (street addresses, national phone formats, 2-series
-Mastercard and 15-digit JCB card numbers, French NIR, Dutch BSN). Presidio's NLP step
+recognisers and a name table only: Presidio's own (email, phone via ``phonenumbers``,
+credit card with Luhn, IBAN with its mod-97 checksum, IP, US SSN, UK NINO, Spanish
+NIF/NIE, Italian codice fiscale) and ours, registered as Presidio recognisers, where
+Presidio lacks a type or misses formats customers type (street addresses and postcodes,
+national and local phone formats, spelled-out e-mail addresses, dotted card numbers,
+irregular IBAN groups, 2-series Mastercard and 15-digit JCB card numbers, French NIR,
+Dutch BSN, personal names). Presidio's NLP step
 gets a *blank* spaCy English pipeline built in memory (a tokenizer, no model), so nothing
 is ever downloaded, and the e-mail recogniser's domain check uses ``tldextract``'s bundled
 public-suffix snapshot, never fetching the live list. Nothing here touches the network.
@@ -16,23 +18,46 @@ public-suffix snapshot, never fetching the live list. Nothing here touches the n
 ===========  ===============================================================  ============
 kind         what is detected                                                 validated
 ===========  ===============================================================  ============
-EMAIL        ``name@domain.tld``                                              pattern, PSL
+EMAIL        ``name@domain.tld``, and spelled out against robots              pattern, PSL
+             (``jane(at)example(dot)com``, ``jane at example dot com``)
 PHONE        international (``+44 20 7946 0958``, ``0044 ...``, ``+49 (0)     digit count,
              30 901820``), North American (``(415) 555-0132``,                phonenumbers
              ``1-800-555-0142``), national numbers with a trunk 0 (``020
              7946 0958``, ``01 23 45 67 89``, ``(0161) 496 0066``), and bare
-             digit runs right after "phone", "call me", "mobile"...
-CARD         12-19 digits, optionally grouped by spaces or dashes             Luhn + IIN
-IBAN         ``DE89 3704 0044 0532 0130 00`` (grouped or compact, any case)   mod 97
+             digit runs right after "phone", "call", "my number is"...
+             (``call 555-0132``)
+CARD         12-19 digits, optionally grouped by spaces, dashes or dots       Luhn + IIN
+IBAN         ``DE89 3704 0044 0532 0130 00`` (compact, in fours, or in any    length per
+             groups with spaces or dashes, any case)                          country,
+                                                                              mod 97
 SSN          ``078-05-1120`` / ``078 05 1120``, or 9 bare digits after "SSN"  area rules
-NATIONAL_ID  UK NINO, French NIR (INSEE), Spanish NIF/NIE, Italian codice     checksums
+NATIONAL_ID  UK NINO (spaces, dashes or dots; any letters after "NI           checksums
+             number"), French NIR (INSEE), Spanish NIF/NIE, Italian codice
              fiscale, Dutch BSN (after "BSN"/"burgerservicenummer")
 IP           IPv4 and IPv6 addresses that can point at a customer (below)     ipaddress
 ADDRESS      house number + street name + suffix (``221B Baker Street``,      stop words
              ``12 oak st``, ``350 5th Ave, Apt 4``), European forms
              (``Hauptstraße 12``, ``12, rue de la Paix``, ``Via Roma 5``,
-             ``Calle Mayor 3``, ``Kerkstraat 4``) and ``PO Box 123``
+             ``Calle Mayor 3``, ``Kerkstraat 4``), ``PO Box 123``, and
+             postcodes (UK, Canada, Eircode, US state + ZIP) with the parts
+             before them (``Flat B, Rosewood Court, Leeds LS6 2AB``); a
+             street address takes the town up to a following postcode
+             (``14 Elm Grove, Bristol BS6 5HT``), not a town alone
+NAME         personal names after a cue: "my name is", "account holder:",     a table of
+             titles (``Mr D. Okafor``), sign-offs ("Thanks, Aoife", the line  given names
+             under "Kind regards"), "I'm", "this is", "my son", "ask for",
+             greetings, "... here";
+             a name ending the message; a full name anywhere (``Helen
+             Parker``) when its first name is in the name table
 ===========  ===============================================================  ============
+
+Personal names: after a strong cue ("my name is", "cardholder name is", a title, the line
+under a sign-off) the name is taken whatever it looks like (``lucía fernández``, ``JOHN
+A SMITH``); otherwise its first word must be a given name in ``nomquamgender``'s table
+(about 36,000 names from 36 public sources, read offline; rarer ones with a surname after
+a cue), and words that are also names ("Mark the satellite", "Will it work", "Rose
+Gold", "Hi team") count only after a strong cue. Agents' names go in ``allow``: an
+allowed value keeps each of its words as a name ("Maria Lopez" keeps "Hi Maria").
 
 Kept on purpose: error codes (``E-104``), part numbers (``BW-PSU-12-2A``), serial numbers
 (``BWN20473318``: a device identifier the agent needs; the hand-off masks it separately),
@@ -52,9 +77,10 @@ public address and redacted.
 The company's own public contact details look like PII to the patterns (the support line
 ``1-800-555-0142`` is a phone number): pass them in ``allow`` to keep them.
 
-The analyzer is built once per process, on first use (importing Presidio takes a few
-seconds), behind a lock; ``import supportbot`` does not import it. Recall per kind on
-Faker-generated values in seven locales is measured by ``python bench/pii_recall.py``
+The analyzer is built once per process, on first use (importing Presidio and reading
+the name table take a few seconds), behind a lock; ``import supportbot`` does not import
+it. Recall per kind on Faker-generated values in seven locales is measured by ``python
+bench/pii_recall.py``, and on hand-written messages by ``python bench/pii_handwritten.py``
 (figures in docs/measured.md).
 
 Example:
@@ -65,11 +91,14 @@ Example:
 from __future__ import annotations
 
 import functools
+import importlib.util
 import ipaddress
 import logging
 import re
 import threading
+import unicodedata
 from collections.abc import Callable, Collection, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 if TYPE_CHECKING:
@@ -77,7 +106,7 @@ if TYPE_CHECKING:
 
 __all__ = ["PII_KINDS", "PiiKind", "PiiSpan", "find_pii", "luhn_valid", "mask", "redact"]
 
-PiiKind = Literal["EMAIL", "PHONE", "CARD", "IBAN", "SSN", "NATIONAL_ID", "IP", "ADDRESS"]
+PiiKind = Literal["EMAIL", "PHONE", "CARD", "IBAN", "SSN", "NATIONAL_ID", "IP", "ADDRESS", "NAME"]
 
 PII_KINDS: tuple[PiiKind, ...] = (
     "EMAIL",
@@ -88,6 +117,7 @@ PII_KINDS: tuple[PiiKind, ...] = (
     "IP",
     "PHONE",
     "ADDRESS",
+    "NAME",
 )
 """Every kind, in the order overlaps are settled (an earlier kind wins)."""
 
@@ -106,6 +136,21 @@ _EMAIL = re.compile(
     r"(?<![\w.%+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@"
     r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w-])"
 )
+
+# Addresses written so that robots miss them: jane(at)example(dot)com, jane [at] example
+# [dot] co [dot] uk, jane at example dot com, JANE AT GMAIL DOT COM, jane @ example.com.
+# A bare " at " needs a spelled-out " dot " in the domain, or a local part that no
+# sentence has ("j.doe at example.com"): "available at brightwave.example" is prose.
+_OB_AT = r"(?:\s*[(\[{<]\s*(?:at|@)\s*[)\]}>]\s*|\s+at\s+|\s*@\s*)"
+_OB_DOT = r"(?:\s*[(\[{<]\s*(?:dot|\.)\s*[)\]}>]\s*|\s+dot\s+|\.)"
+_OB_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_EMAIL_OBFUSCATED = re.compile(
+    rf"(?<![\w.%+@-])(?P<local>[a-z0-9][a-z0-9_%+-]*(?:{_OB_DOT}[a-z0-9_%+-]+){{0,4}})"
+    rf"(?P<at>{_OB_AT})(?P<domain>{_OB_LABEL}(?:{_OB_DOT}{_OB_LABEL}){{1,4}})(?![\w@]|\.\w)",
+    re.IGNORECASE,
+)
+_OB_DOT_WORD = re.compile(r"\s*[(\[{<]\s*(?:dot|\.)\s*[)\]}>]\s*|\s+dot\s+", re.IGNORECASE)
+_OB_AT_WORD = re.compile(r"\s*[(\[{<]\s*(?:at|@)\s*[)\]}>]\s*|\s+at\s+|\s*@\s*", re.IGNORECASE)
 
 # A number must not continue a word, a code (E-104, BW-PSU-12-2A) or a decimal/version.
 _NUM_START = r"(?<![\w+\-.,/$€£])"
@@ -158,12 +203,18 @@ _PHONE_PATTERNS: list[tuple[re.Pattern[str], int, int]] = [
 _PHONE_CONTEXT = re.compile(
     r"\b(?:phone|telephone|tel|mobile|cell|cellphone|landline|whatsapp|sms|text me"
     r"|call me|ring me|reach me|call back|callback|contact number|fax|handy|telefono"
+    # "call 555-0132", "my number is 867 5309": a 7-digit local number needs one of these
+    r"|call|ring|dial|my number|number is|phone number|reach me at"
     r"|t[eé]l[eé]phone|portable|m[oó]vil|cellulare|telefoon|mobiel)\b[^\d\n]{0,24}$",
     re.IGNORECASE,
 )
 _PHONE_BARE = re.compile(rf"{_NUM_START}\(?\+?\d[\d ().\-]{{6,18}}\d{_NUM_END}")
 
 _CARD = re.compile(rf"{_NUM_START}\d(?:[ \-]?\d){{11,18}}{_NUM_END}")
+# ... and grouped with dots, one kind of group as printed on cards (4111.1111.1111.1111,
+# 3714.496353.98431): a dot anywhere else is a version or a decimal, so groups must be
+# 4 digits first, then 4-6.
+_CARD_DOTTED = re.compile(rf"{_NUM_START}\d{{4}}(?:\.\d{{4,6}}){{2,3}}(?:\.\d{{1,4}})?{_NUM_END}")
 # Words after which a 12-digit number, or one with an unusual IIN, is a card number.
 _CARD_CONTEXT = re.compile(
     r"\b(?:card|cards|visa|master ?card|maestro|amex|american express|discover|jcb|diners"
@@ -172,10 +223,34 @@ _CARD_CONTEXT = re.compile(
     re.IGNORECASE,
 )
 
-_IBAN = re.compile(
-    r"(?<![\w-])[A-Z]{2}\d{2}(?:[A-Z0-9]{11,30}|(?: [A-Z0-9]{4}){2,7}(?: [A-Z0-9]{1,4})?)(?![\w-])",
-    re.IGNORECASE,
-)
+# Country code, check digits, then the account part in any grouping customers type: compact,
+# in fours, as the bank prints it (FR76 30006 00001 12345678901 89, GB29 NWBK 601613
+# 31926819), with dashes. A candidate may run into the next words ("... 7034 from my
+# bank"); the finder tries it group by group, longest first, against the country's
+# length and the mod-97 check.
+_IBAN = re.compile(r"(?<![\w-])[A-Z]{2}\d{2}(?:[ \-]?[A-Z0-9]){11,40}(?![\w-])", re.IGNORECASE)
+_IBAN_SEP = re.compile(r"[ \-]")
+# IBAN length per country (SWIFT's IBAN registry).
+_IBAN_LENGTHS = {
+    **dict.fromkeys(("NO",), 15),
+    **dict.fromkeys(("BE",), 16),
+    **dict.fromkeys(("DK", "FI", "FK", "FO", "GL", "NL", "SD"), 18),
+    **dict.fromkeys(("MK", "SI"), 19),
+    **dict.fromkeys(("AT", "BA", "EE", "KZ", "LT", "LU", "MN", "XK"), 20),
+    **dict.fromkeys(("CH", "HR", "LI", "LV"), 21),
+    **dict.fromkeys(("BG", "BH", "CR", "DE", "GB", "GE", "IE", "ME", "RS", "VA"), 22),
+    **dict.fromkeys(("AE", "GI", "IL", "IQ", "OM", "SO", "TL"), 23),
+    **dict.fromkeys(("AD", "CZ", "ES", "MD", "PK", "RO", "SA", "SE", "SK", "TN", "VG"), 24),
+    **dict.fromkeys(("LY", "PT", "ST"), 25),
+    **dict.fromkeys(("IS", "TR"), 26),
+    **dict.fromkeys(("BI", "DJ", "FR", "GR", "IT", "MC", "MR", "SM"), 27),
+    **dict.fromkeys(("AL", "AZ", "BY", "CY", "DO", "GT", "HU", "LB", "NI", "PL", "SV"), 28),
+    **dict.fromkeys(("BR", "EG", "PS", "QA", "UA"), 29),
+    **dict.fromkeys(("JO", "KW", "MU", "YE"), 30),
+    **dict.fromkeys(("MT", "SC"), 31),
+    **dict.fromkeys(("LC",), 32),
+    **dict.fromkeys(("RU",), 33),
+}
 
 _SSN = re.compile(rf"{_NUM_START}(?!000|666)\d{{3}}([ \-])(?!00)\d{{2}}\1(?!0000)\d{{4}}{_NUM_END}")
 _SSN_BARE = re.compile(
@@ -185,9 +260,19 @@ _SSN_BARE = re.compile(
 )
 
 # UK National Insurance number: two prefix letters (HMRC's rules), six digits, A-D.
+# Written compact, in pairs, or with dashes or dots (AB-12-34-56-C, AB.12.34.56.C).
 _NINO = (
     r"\b(?!BG|GB|NK|KN|NT|TN|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]"
-    r" ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b"
+    r"[ .\-]?\d{2}[ .\-]?\d{2}[ .\-]?\d{2}[ .\-]?[A-D]\b"
+)
+# Any two letters in the NINO shape count right after "NI number", "NINO", "national
+# insurance": HMRC's example prefix QQ and mistyped letters are still someone's number.
+_NINO_ANY = re.compile(
+    r"\b(?:nino\b|ni\s*(?:number\b|no\b\.?|#)"
+    r"|national\s+insurance\b(?:\s+(?:number\b|no\b\.?|#))?)"
+    r"[^\w\n]{0,12}(?:is\s+)?[^\w\n]{0,4}"
+    r"(?P<value>[A-Z]{2}[ .\-]?\d{2}[ .\-]?\d{2}[ .\-]?\d{2}[ .\-]?[A-D])\b",
+    re.IGNORECASE,
 )
 # French NIR (numéro de sécurité sociale): sex, year, month, department, commune,
 # order, then a 2-digit key = 97 - (number mod 97); often written in groups.
@@ -307,9 +392,43 @@ _ADDRESS_EU = re.compile(
 )
 # British: the flat before the street, on its own line or not ("Flat 3, 12 Baker St"
 # is found by _ADDRESS; "Studio 22G\nJames Trail" has no house number).
+_BUILDING_WORDS = (
+    "House|Court|Cottage|Cottages|Mansions|Lodge|Tower|Towers|Building|Hall|Farm|Barn|Mill"
+    "|Rectory|Vicarage|Apartments|Flats|Residence|Villa|Manor|Maltings|Wharf|Quay|Yard"
+)
 _ADDRESS_UNIT_FIRST = re.compile(
-    r"\b(?:Flat|Studio|Apartment|Apt\.?|Unit|Suite)\s+\d{1,4}[A-Za-z]?,?\s+"
-    rf"(?:{_NAME_WORD}\s+){{1,3}}(?i:{_STREET_SUFFIXES})s?\b"
+    r"\b(?:Flat|Studio|Apartment|Apt\.?|Unit|Suite)\s+(?:\d{1,4}[A-Za-z]?|[A-Z])\b,?\s+"
+    rf"(?:{_NAME_WORD}\s+){{1,3}}(?:(?i:{_STREET_SUFFIXES})s?|{_BUILDING_WORDS})\b"
+)
+# Postcodes that pin an address down without a house number ("Flat B, Rosewood Court,
+# Leeds LS6 2AB"): British, Canadian and Irish (Eircode) postcodes, and a US ZIP code
+# after a state ("Chicago, IL 60614"). An address grows from one of these, or from a
+# street address, over the comma- or line-separated parts next to it (below).
+_POSTCODE = re.compile(
+    # UK: outward code (no Q, V, X first; no I, J, Z second), inward code (no C I K M O V)
+    r"\b(?:[A-PR-UWYZ][A-HK-Y]?\d[A-Z\d]?|GIR) ?\d[ABD-HJLNP-UW-Z]{2}\b"
+    # Canada
+    r"|\b[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z] ?\d[ABCEGHJ-NPRSTV-Z]\d\b"
+    # Ireland: routing key, then a unique identifier of letters and digits
+    r"|\b(?:[AC-FHKNPRTV-Y]\d{2}|D6W) ?(?=[0-9AC-FHKNPRTV-Y]{0,3}\d)(?=[0-9]{0,3}[AC-FHKNPRTV-Y])"
+    r"[0-9AC-FHKNPRTV-Y]{4}\b"
+    # US state and ZIP (+4)
+    r"|\b(?:A[KLRZ]|C[AOT]|D[CE]|FL|GA|HI|I[ADLN]|K[SY]|LA|M[ADEINOST]|N[CDEHJMVY]|O[HKR]|PA|PR"
+    r"|RI|S[CD]|T[NX]|UT|V[AT]|W[AIVY]) \d{5}(?:-\d{4})?\b"
+)
+# A European postal code inside a town part ("04109 Leipzig", "1016 GV Amsterdam").
+_POSTCODE_EU = re.compile(r"(?<![\w.,])\d{4,5}(?![\w.,])")
+# The parts an address is grown over: words (capitalised, or a town's lower-case joining
+# word), numbers, 2-4 letter codes (state, province, postcode halves), "Co." Wicklow.
+_PLACE_TOKEN = re.compile(
+    r"(?<![\w'’\-])(?:Co\.|St\.|Mt\.|[A-ZÀ-ÖØ-Þ][\w'’\-]*|\d{1,5}[A-Za-z]?(?:-\d{1,4})?|[A-Z0-9]{2,4}"
+    r"|(?:upon|on|le|la|les|de|del|della|di|du|sur|am|an|der|im|en|op|aan)(?= [A-ZÀ-ÖØ-Þ]))"
+    r"(?![\w'’\-])"
+)
+_PART_SEP = re.compile(r"[ \t]*(?:,[ \t]*\n?|\n)[ \t]*")
+_PART_SEP_BEFORE = re.compile(r"[ \t]*(?:\n?,|\n)[ \t]*$")
+_UNIT_PART = re.compile(
+    rf"^(?:(?:Flat|Studio|Apartment|Apt\.?|Unit|Suite|Room)\s+\w{{1,5}}|.*\b(?:{_BUILDING_WORDS}))$"
 )
 _PO_BOX = re.compile(r"\bP\.?\s?O\.?\s+Box\s+\d{1,8}\b", re.IGNORECASE)
 _STOP_WORDS = frozenset(
@@ -317,6 +436,335 @@ _STOP_WORDS = frozenset(
     "out over per than that the their then there this to up was were with your about "
     "across along around near past through".split()
 )
+
+
+# -- personal names ----------------------------------------------------------------------
+
+# Given names are looked up in the name table of the ``nomquamgender`` package (Van
+# Buskirk, Clauset and Larremore, ICWSM 2023; MIT licence): 720,000 given names collected
+# from 36 public sources in many countries, each with the number of sources and of people
+# that have it. It is read from the package's JSON file, not imported (the module loads
+# pandas and the whole table). A name counts when 5 sources and 100 people have it (about
+# 36,000 names); that leaves out the table's noise (words, typos, initials).
+_NAME_MIN_SOURCES = 5
+_NAME_MIN_PEOPLE = 100
+# Rarer names (2 sources, 10 people: about 100,000 names, "Torquato", "Yinthe") count as
+# the first of two or more names after a cue ("I'm Torquato Verdone").
+_RARE_NAME_MIN_SOURCES = 2
+_RARE_NAME_MIN_PEOPLE = 10
+_NAME_ENTRY = re.compile(r'"([a-z][a-z\'\-]*)": \[(\d+), (\d+),')
+# Words the table lists as given names that support messages use as words ("Mark the
+# satellite", "Will it work", "solid Amber", "Rose Gold", "Thanks Team"): they count as a
+# name only after a strong cue ("my name is", a title) or with a surname after them.
+_COMMON_WORD_NAMES = frozenset(
+    """
+    all alexa amber apple april august autumn bay bill black blue bridge brook brown
+    cable can case cash chance chase cloud crystal daisy dale dawn day dean december
+    early east echo eve even faith fern field floor ford forest frank friday gale gift
+    glen gold google grace grant gray great green grey guy harbor harmony hazel holly
+    home hope hunter iris ivy jade january jewel joy july june key king kit lane lark
+    laurel link live long lucky magenta major march mark may media memory mercy miles
+    monday max mesh nexa north november october olive opal orange page pat pearl penny
+    ping poppy price rain ray real red rich river robin rock rose ruby sage saturday
+    september shade shield silver sky snow sonny spring star sterling stone storm summer
+    sunday sunny sunshine support team there thursday tip trust tuesday victory violet
+    virgin wednesday welcome west white will willow winter wood young sir madam madame
+    dear everyone folks guys friend friends customer service admin user guest
+    africa america asia europe india pacific atlantic little great grand saint lake
+    """.split()
+)
+# Joining words inside a name: Pieter van der Berg, Ana María de la Cruz, Omar bin Laden.
+_NAME_PARTICLES = frozenset(
+    "van von der den de del della di da dos das du la le ter ten bin binti ibn al el y".split()
+)
+_STOP_WORDS = frozenset(
+    # spaCy's English stop words (spacy.lang.en.stop_words), as of spaCy 3.8, less the
+    # contractions: capitalised at the start of a sentence, they begin no name.
+    """
+    a about above across after afterwards again against all almost alone along already
+    also although always am among amongst amount an and another any anyhow anyone
+    anything anyway anywhere are around as at back be became because become becomes
+    becoming been before beforehand behind being below beside besides between beyond
+    both bottom but by ca call can cannot could did do does doing done down due during
+    each eight either eleven else elsewhere empty enough even ever every everyone
+    everything everywhere except few fifteen fifty first five for former formerly forty
+    four from front full further get give go had has have he hence her here hereafter
+    hereby herein hereupon hers herself him himself his how however hundred i if in
+    indeed into is it its itself just keep last latter latterly least less made make
+    many may me meanwhile might mine more moreover most mostly move much must my myself
+    name namely neither never nevertheless next nine no nobody none noone nor not nothing
+    now nowhere of off often on once one only onto or other others otherwise our ours
+    ourselves out over own part per perhaps please put quite rather re really regarding
+    same say see seem seemed seeming seems serious several she should show side since six
+    sixty so some somehow someone something sometime sometimes somewhere still such take
+    ten than that the their them themselves then thence there thereafter thereby therefore
+    therein thereupon these they third this those though three through throughout thru
+    thus to together too top toward towards twelve twenty two under unless until up upon
+    us used using various very via was we well were what whatever when whence whenever
+    where whereafter whereas whereby wherein whereupon wherever whether which while
+    whither who whoever whole whom whose why will with within without would yet you your
+    yours yourself yourselves
+    """.split()
+)
+_NAME_TOKEN = re.compile(r"[^\W\d_]+(?:['’\-][^\W\d_]+)*")
+_CONTRACTION = re.compile(r".+['’](?:m|re|ve|ll|d|t)$", re.IGNORECASE)
+_NAME_FOLD = str.maketrans(
+    {"ł": "l", "ø": "o", "æ": "ae", "œ": "oe", "ß": "ss", "đ": "d", "ı": "i", "þ": "th", "’": "'"}
+)
+# What comes right before a name. Strong: the name follows whatever it looks like
+# ("my name is lucía fernández", "cardholder name is JOHN A SMITH"). A noun before
+# "name" that makes it a thing's name ("network name: Nexa-4F2A") is not one.
+_NAME_CUE_STRONG = re.compile(
+    r"(?:\b(?P<name>(?:full\s+)?name)\s*(?::|-|is\b)"
+    r"|\bmy\s+name['’]s"
+    r"|\bname\s+on\s+(?:the|my)\s+(?:card|account)(?:\s+is)?"
+    r"|\baccount\s+(?:holder|owner)(?:['’]s\s+name)?(?:\s+is)?"
+    r"|\bcard\s*holder(?:['’]s)?(?:\s+name)?(?:\s+is)?"
+    r"|\bin\s+the\s+name\s+of|\bunder\s+the\s+name(?:\s+of)?|\bregistered\s+(?:to|under)"
+    r"|\bsigned\s*[,:]|\bfrom\s*:|\bcontact\s+(?:person|name)\s*:?"
+    r"|\bje\s+m['’]appelle|\bmon\s+nom\s+est|\bich\s+hei(?:ß|ss)e|\bmein\s+name\s+ist"
+    r"|\bmi\s+nombre\s+es|\bme\s+llamo|\bmi\s+chiamo|\bil\s+mio\s+nome\s+è"
+    r"|\bmijn\s+naam\s+is|\ba\s+nombre\s+de|\bau\s+nom\s+de|\bintestat[oa]\s+a)"
+    r"[ \t]*[:,\-]?[ \t]*",
+    re.IGNORECASE,
+)
+_THING_NAME = re.compile(
+    r"\b(?:network|wifi|wi-fi|ssid|device|user|host|file|model|product|domain|router|guest"
+    r"|profile|display|company|business|brand|app|printer|screen)[ \t]+$",
+    re.IGNORECASE,
+)
+# Weak: a given name from the table must follow ("I'm Kwame Mensah", "my son Oliver",
+# "ask for Mehmet", "Hi Maria").
+_NAME_CUE_WEAK = re.compile(
+    r"\b(?:i['’]?m|i\s+am|it['’]?s|its|this\s+is|here\s+is|call\s+me|ask\s+for"
+    r"|speak\s+(?:to|with)|spoke\s+(?:to|with)|talk(?:ed)?\s+(?:to|with)|named|called"
+    r"|je\s+suis|ich\s+bin|soy|sono|ik\s+ben|hi|hello|hey|hiya|dear|hallo|bonjour|hola|ciao"
+    r"|on\s+behalf\s+of"
+    r"|(?:(?:my|your|our|his|her|the)\s+)?(?:wife|husband|partner|son|daughter|mother|mum|mom"
+    r"|father|dad|brother|sister|friend|neighbou?r|landlord|landlady|flatmate|roommate"
+    r"|housemate|boss|colleague|manager|grandson|granddaughter|grandmother|grandfather"
+    r"|grandma|grandpa|nan|uncle|aunt|auntie|cousin|child|kid|tenant|engineer|technician"
+    r"|installer|girlfriend|boyfriend|fianc[eé]e?|carer|assistant|agent|advisor|adviser"
+    r"|rep|representative)(?:['’]s\s+name)?(?:\s+is)?)"
+    r"[ \t]*[:,\-]?[ \t]*",
+    re.IGNORECASE,
+)
+# Sign-offs: a name on the same line needs the table ("Thanks, Aoife"); the line after
+# ("Kind regards,\nHiroshi Tanaka") is a signature whatever the name.
+_NAME_SIGN_OFF = re.compile(
+    r"\b(?:thanks(?:\s+again|\s+so\s+much|\s+a\s+lot|\s+in\s+advance)?"
+    r"|thank\s+you(?:\s+so\s+much|\s+again)?|many\s+thanks|thx|ty|cheers"
+    r"|(?:kind|best|warm|warmest)?\s*regards|best(?:\s+wishes)?|all\s+the\s+best|sincerely"
+    r"|yours(?:\s+sincerely|\s+faithfully|\s+truly)?|love|take\s+care|talk\s+soon"
+    r"|danke(?:\s+schön)?|vielen\s+dank|(?:mit\s+)?freundlichen\s+gr(?:ü|ue)(?:ß|ss)en"
+    r"|(?:liebe|viele)?\s*gr(?:ü|ue|u)(?:ß|ss)(?:e|en)?|lg|merci(?:\s+beaucoup)?|cordialement"
+    r"|bien\s+à\s+vous|gracias|saludos|un\s+saludo|grazie(?:\s+mille)?|saluti"
+    r"|cordiali\s+saluti|bedankt|groetjes|groeten|met\s+vriendelijke\s+groet(?:en)?"
+    r"|obrigad[oa])"
+    r"(?P<tail>[ \t]*[,.!:\-–—]*[ \t]*(?:\n[ \t]*)*)",
+    re.IGNORECASE,
+)
+_NAME_TITLE = re.compile(
+    r"(?<![\w.])(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Herr|Frau|Mme|Mlle|Madame|Monsieur|Señor|Señora"
+    r"|Sra|Srta|Signor|Signora|Sig|Dhr|Mevr|Mevrouw|Sir|Dame)(?:\.|\b)[ \t]*"
+    r"|(?<![\w.])(?:M|Sr|Sig\.ra)\.[ \t]*"
+)
+# After the name: "Ingrid here", "Dr. Amara Okonkwo here", "Paul speaking".
+_NAME_AFTER = re.compile(r"[ \t]*,?[ \t]*(?:here|speaking)\b", re.IGNORECASE)
+# Before a name that ends the message: a line of its own, "- Cian", ", Tunde".
+_NAME_LAST_BEFORE = re.compile(r"(?:^|[\n,;]|(?:^|\s)[-–—~]{1,2})[ \t]*$")
+_PLACE_BEFORE_COMMA = re.compile(r"(?:\b[A-ZÀ-ÖØ-Þ][\w'’\-]*|\d)$")
+_NAME_LAST_AFTER = re.compile(r"[\s.!?,:;)\]~*\-–—]*$")
+
+
+def _fold(word: str) -> str:
+    """Lower case without accents, as the name table spells names (Jürgen -> jurgen)."""
+    decomposed = unicodedata.normalize("NFKD", word.lower().translate(_NAME_FOLD))
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+@functools.cache
+def _given_names() -> tuple[frozenset[str], frozenset[str]]:
+    """The name table's given names (folded, less stop words): (common, rarer)."""
+    spec = importlib.util.find_spec("nomquamgender")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError(
+            "PII redaction of personal names needs nomquamgender's name table; "
+            "reinstall supportbot: python -m pip install -e ."
+        )
+    table = Path(next(iter(spec.submodule_search_locations))) / "name_data.json"
+    raw = table.read_text(encoding="utf-8")
+    common: set[str] = set()
+    rare: set[str] = set()
+    for m in _NAME_ENTRY.finditer(raw):
+        sources, people = int(m.group(2)), int(m.group(3))
+        if sources >= _NAME_MIN_SOURCES and people >= _NAME_MIN_PEOPLE:
+            common.add(m.group(1))
+        elif sources >= _RARE_NAME_MIN_SOURCES and people >= _RARE_NAME_MIN_PEOPLE:
+            rare.add(m.group(1))
+    return frozenset(common - _STOP_WORDS), frozenset(rare - _STOP_WORDS)
+
+
+def _given_name(word: str, rare: bool = False) -> bool:
+    """Whether ``word`` is a given name of the table (``rare``: among the rarer ones too)."""
+    folded = _fold(word)
+    if len(folded) < 2:
+        return False
+    common, rarer = _given_names()
+    first = folded.split("-")[0]
+    if folded in common or first in common:
+        return True
+    return rare and (folded in rarer or first in rarer)
+
+
+class _Tok(NamedTuple):
+    start: int
+    end: int
+    word: str
+
+
+def _name_word(tok: _Tok, caps: bool, lower: bool) -> str | None:
+    """What ``tok`` can be in a name: "word", "initial", "particle", or None."""
+    w = tok.word
+    if _CONTRACTION.match(w):
+        return None
+    if w.lower() in _NAME_PARTICLES and (w.islower() or len(w) <= 3):
+        return "particle"
+    if len(w) == 1:
+        return "initial" if w.isupper() else None
+    if _fold(w) in _STOP_WORDS or _NAME_TITLE.fullmatch(w):
+        return None
+    if w.isupper():
+        return "word" if caps else None
+    if w[0].isupper() or (lower and w.islower()):
+        return "word"
+    return None
+
+
+def _name_run(text: str, toks: list[_Tok], i: int, caps: bool, lower: bool) -> int:
+    """Index after the last word of the name that starts at ``toks[i]`` (``i``: none)."""
+    end = i
+    for j in range(i, min(len(toks), i + 6)):
+        tok = toks[j]
+        kind = _name_word(tok, caps, lower)
+        if kind is None:
+            break
+        if j > i:
+            gap = text[toks[j - 1].end : tok.start]
+            after_initial = len(toks[j - 1].word) == 1 and gap in (".", ". ")
+            if gap not in (" ", "  ") and not after_initial:
+                break
+        if kind == "initial":
+            dotted = text[tok.end : tok.end + 1] == "."
+            if not (dotted or (caps and tok.word != "I")):
+                break
+        elif kind == "word":
+            end = j + 1
+    return end
+
+
+def _cue_positions(text: str) -> dict[int, str]:
+    """Where a cue ends, and how strong it is ("strong", "weak", "title", "signature")."""
+    cues: dict[int, str] = {}
+    for m in _NAME_CUE_WEAK.finditer(text):
+        cues[m.end()] = "weak"
+    for m in _NAME_SIGN_OFF.finditer(text):
+        cues[m.end()] = "signature" if "\n" in m.group("tail") else "weak"
+    for m in _NAME_CUE_STRONG.finditer(text):
+        if m.group("name") and _THING_NAME.search(text, max(0, m.start() - 12), m.start()):
+            continue  # "network name: Nexa-4F2A"
+        cues[m.end()] = "strong"
+    for m in _NAME_TITLE.finditer(text):
+        cues[m.end()] = "title"
+    return cues
+
+
+def _ends_with_name(text: str, start: int) -> bool:
+    """Whether a name at ``start`` that ends the text stands on its own.
+
+    On a line of its own, after a dash ("- Cian") or a comma ("sent from my phone, Tunde"),
+    but not after a place ("Baker Street, London").
+    """
+    before = _NAME_LAST_BEFORE.search(text, max(0, start - 8), start)
+    if before is None:
+        return False
+    if "," in before.group():
+        # after a comma, not when a capitalised word or a number is before it: a place
+        previous = text[: before.start() + before.group().index(",")].rstrip()
+        return bool(previous) and not _PLACE_BEFORE_COMMA.search(previous)
+    return True
+
+
+_TITLE_CASE_BEFORE = re.compile(r"(?:[A-ZÀ-ÖØ-Þ][^\W\d_]*(?: [a-z]{1,3}){0,2} |[\d\-/])$")
+_TITLE_CASE_AFTER = re.compile(r"(?: [a-z]{1,3}){0,2} [A-ZÀ-ÖØ-Þ]")
+_PLACE_WORDS = frozenset(
+    w.lower() for w in f"{_STREET_SUFFIXES}|{_BUILDING_WORDS}|City|County|Town|Bay|Beach".split("|")
+)
+
+
+def _full_name_alone(text: str, start: int, end: int) -> bool:
+    """Whether a full name found without a cue ("Helen Parker") stands on its own.
+
+    Not when it is part of a Title Case phrase ("Threat Protection and Ad Blocking",
+    "Cancelling During the Free Trial", "30-Day Free Trial") or names a place
+    ("Victoria Island", "Jackson Heights").
+    """
+    if text[start:end].split()[-1].lower() in _PLACE_WORDS:
+        return False
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", end)
+    line_end = len(text) if line_end < 0 else line_end
+    return not (
+        _TITLE_CASE_BEFORE.search(text, line_start, start)
+        or _TITLE_CASE_AFTER.match(text, end, line_end)
+    )
+
+
+def _find_name(text: str) -> Iterator[tuple[int, int]]:
+    toks = [_Tok(m.start(), m.end(), m.group()) for m in _NAME_TOKEN.finditer(text)]
+    cues = _cue_positions(text)
+    i = 0
+    while i < len(toks):
+        tok = toks[i]
+        cue = cues.get(tok.start)
+        strong = cue in ("strong", "title", "signature")
+        end = _name_run(text, toks, i, caps=strong, lower=cue == "strong")
+        if end == i:
+            i += 1
+            continue
+        first, last = toks[i], toks[end - 1]
+        words = [
+            t for t in toks[i:end] if len(t.word) > 1 and t.word.lower() not in _NAME_PARTICLES
+        ]
+        known = bool(words) and _given_name(words[0].word)
+        common = bool(words) and _fold(words[0].word) in _COMMON_WORD_NAMES
+        # after a cue, two names or more may start with a rarer given name
+        cued = cue == "weak" or bool(_NAME_AFTER.match(text, last.end))
+        if cued and not known and not common and len(words) >= 2:
+            known = _given_name(words[0].word, rare=True)
+        if cued and not known and len(first.word) == 1 and words:
+            known = True  # an initial and a surname: "Regards, S. Okoro"
+        found = False
+        if cue in ("strong", "title"):
+            # lower case only with a given name first ("my name is jane doe")
+            found = not first.word.islower() or known
+        elif cue == "signature":
+            # a line of its own under the sign-off
+            line_end = text.find("\n", last.end)
+            rest = text[last.end : line_end if line_end >= 0 else len(text)]
+            found = rest.strip(" \t.,!") == ""
+        elif known and (not common or len(words) >= 2):
+            if cued:
+                found = True
+            elif _NAME_LAST_AFTER.match(text, last.end) and _ends_with_name(text, first.start):
+                found = True  # the message ends with the name
+            elif len(words) >= 2 and not common and words[1].word[0].isupper():
+                found = _full_name_alone(text, first.start, last.end)
+        if found:
+            yield first.start, last.end
+            i = end
+        else:
+            i += 1
 
 
 # -- validators ------------------------------------------------------------------------
@@ -403,22 +851,62 @@ _Finder = Callable[[str], Iterator[tuple[int, int]]]
 def _find_email(text: str) -> Iterator[tuple[int, int]]:
     for m in _EMAIL.finditer(text):
         yield m.span()
+    pos = 0
+    while (ob := _EMAIL_OBFUSCATED.search(text, pos)) is not None:
+        if _deobfuscated_email(ob):
+            yield ob.span()
+            pos = ob.end()
+        else:  # "me at priya.raman(at)..." is no address, the one after "at" may be
+            pos = ob.start() + 1
+
+
+def _deobfuscated_email(m: re.Match[str]) -> bool:
+    """Whether an obfuscated match spells an e-mail address (see _EMAIL_OBFUSCATED)."""
+    local, at, domain = m.group("local"), m.group("at"), m.group("domain")
+    spelled_dot = bool(_OB_DOT_WORD.search(domain))
+    if at.strip() == "@" and not spelled_dot and not _OB_DOT_WORD.search(local):
+        return False  # a plain address, or "jane @ example.com": the patterns above
+    if at.strip().lower() == "at" and not (spelled_dot or re.search(r"[._%+\d]", local)):
+        return False  # "available at brightwave.example": prose
+    address = _OB_DOT_WORD.sub(".", local) + "@" + _OB_DOT_WORD.sub(".", domain)
+    if not _EMAIL.fullmatch(address):
+        return False
+    return bool(_offline_tld()(address).suffix)
+
+
+@functools.cache
+def _offline_tld() -> Any:
+    """A ``tldextract`` extractor on its bundled public-suffix snapshot, without a cache.
+
+    Never the live list, which tldextract fetches by default.
+    """
+    import tldextract
+
+    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
 
 def _find_iban(text: str) -> Iterator[tuple[int, int]]:
     for m in _IBAN.finditer(text):
-        groups = m.group().split(" ")
-        # A trailing word ("... 7034 from") can look like a group: try shorter candidates.
-        for n in range(len(groups), 0, -1):
-            if _iban_valid("".join(groups[:n]).upper()):
-                yield m.start(), m.start() + len(" ".join(groups[:n]))
+        value = m.group()
+        expected = _IBAN_LENGTHS.get(value[:2].upper())
+        if expected is None:
+            continue  # not a country with IBANs
+        # group ends, longest first: a trailing word ("... 7034 from") can look like a group
+        ends = [g.start() for g in _IBAN_SEP.finditer(value)] + [len(value)]
+        for end in reversed(ends):
+            compact = _IBAN_SEP.sub("", value[:end]).upper()
+            if len(compact) != expected:
+                continue
+            if _iban_valid(compact):
+                yield m.start(), m.start() + end
                 break
 
 
 def _find_card(text: str) -> Iterator[tuple[int, int]]:
-    for m in _CARD.finditer(text):
-        if _card_plausible(text, *m.span()):
-            yield m.span()
+    for pattern in (_CARD, _CARD_DOTTED):
+        for m in pattern.finditer(text):
+            if _card_plausible(text, *m.span()):
+                yield m.span()
 
 
 def _find_ssn(text: str) -> Iterator[tuple[int, int]]:
@@ -432,6 +920,8 @@ def _find_national_id(text: str) -> Iterator[tuple[int, int]]:
     for m in _BSN.finditer(text):
         if _bsn_valid(m.group(1)):
             yield m.span(1)
+    for m in _NINO_ANY.finditer(text):
+        yield m.span("value")
 
 
 def _find_ip(text: str) -> Iterator[tuple[int, int]]:
@@ -457,7 +947,90 @@ def _find_phone(text: str) -> Iterator[tuple[int, int]]:
             yield start, end
 
 
+def _place_run(text: str, pos: int) -> int:
+    """End of the run of place words starting at ``pos`` (``pos`` when there is none)."""
+    end = pos
+    for _ in range(8):
+        m = _PLACE_TOKEN.match(text, pos)
+        if not m:
+            break
+        end = m.end()
+        if text[end : end + 1] != " ":
+            break
+        pos = end + 1
+    return end
+
+
+def _place_run_back(text: str, pos: int) -> int:
+    """Start of the run of place words ending at ``pos`` (``pos`` when there is none)."""
+    lo = max(text.rfind(",", 0, pos), text.rfind("\n", 0, pos), pos - 100, -1) + 1
+    tokens = [m.span() for m in _PLACE_TOKEN.finditer(text, lo, pos)]
+    start = pos
+    for tok_start, tok_end in reversed(tokens[-8:]):
+        if tok_end != start and not (tok_end == start - 1 and text[tok_end] == " "):
+            break
+        start = tok_start
+    return start
+
+
+def _fills_part(text: str, start: int) -> bool:
+    """Whether ``start`` begins its comma- or line-separated part of ``text``."""
+    before = text[:start].rstrip(" \t")
+    return not before or before[-1] in ",\n"
+
+
+def _grow_address(text: str, start: int, end: int, postcode: bool) -> tuple[int, int]:
+    """An address span grown over the parts around it.
+
+    Forward only as far as a postcode ("12 Elm Grove, Bristol BS6 5HT"; a town alone is
+    not added: "221B Baker Street, London" stays a street address). Backward over flat
+    and building parts ("Flat C, Alder House, ..."), and, from a postcode, over every part
+    that is only place words (town, street, building: "Rose Cottage, Mill Lane, Great
+    Ayton TS9 6AB") up to a street address with a number (then flats and buildings only:
+    "Ms Harriet Fenwick-Lowe, 7 Saint Mary's Road, Ely CB7 4JW" leaves the name out).
+    """
+    pos = end
+    for _ in range(3):
+        sep = _PART_SEP.match(text, pos)
+        if not sep:
+            break
+        run_end = _place_run(text, sep.end())
+        if run_end == sep.end():
+            break
+        part = text[sep.end() : run_end]
+        pos = run_end
+        if _POSTCODE.search(part) or (_POSTCODE_EU.search(part) and re.search("[a-z]", part)):
+            end = run_end
+            break
+    if postcode:
+        start = _place_run_back(text, start)  # the town before the postcode
+    any_part = postcode  # from a postcode: town and street parts, until a street address
+    for _ in range(5):
+        if not _fills_part(text, start):
+            break
+        sep = _PART_SEP.search(text, max(0, start - 6), start)
+        if not sep or sep.end() != start:
+            break
+        run_start = _place_run_back(text, sep.start())
+        if run_start == sep.start():
+            break
+        part = text[run_start : sep.start()]
+        if not any_part and not _UNIT_PART.match(part):
+            break
+        if _ADDRESS.search(part) or _ADDRESS_EU.search(part):
+            any_part = False  # above a street address only flats and buildings
+        start = run_start
+    return start, end
+
+
 def _find_address(text: str) -> Iterator[tuple[int, int]]:
+    for start, end, postcode in _address_cores(text):
+        yield _grow_address(text, start, end, postcode)
+
+
+def _address_cores(text: str) -> Iterator[tuple[int, int, bool]]:
+    for m in _POSTCODE.finditer(text):
+        yield m.start(), m.end(), True
     for m in _ADDRESS.finditer(text):
         words = m.group("name").split()
         if any(w.lower().strip(".") in _STOP_WORDS for w in words):
@@ -469,12 +1042,10 @@ def _find_address(text: str) -> Iterator[tuple[int, int]]:
             titled = all(w[0].isupper() or w[0].isdigit() for w in words)
             if not (titled and suffix[0].isupper()) or "\n" in m.group():
                 continue
-        yield m.span()
-    for pattern in (_ADDRESS_EU, _ADDRESS_UNIT_FIRST):
+        yield m.start(), m.end(), False
+    for pattern in (_ADDRESS_EU, _ADDRESS_UNIT_FIRST, _PO_BOX):
         for m in pattern.finditer(text):
-            yield m.span()
-    for m in _PO_BOX.finditer(text):
-        yield m.span()
+            yield m.start(), m.end(), False
 
 
 _FINDERS: dict[PiiKind, _Finder] = {
@@ -486,6 +1057,7 @@ _FINDERS: dict[PiiKind, _Finder] = {
     "IP": _find_ip,
     "PHONE": _find_phone,
     "ADDRESS": _find_address,
+    "NAME": _find_name,
 }
 
 
@@ -538,7 +1110,6 @@ def _build_analyzer() -> AnalyzerEngine:
     """Presidio's analyzer with pattern recognisers only and a blank spaCy pipeline."""
     try:
         import spacy
-        import tldextract
         from presidio_analyzer import (
             AnalyzerEngine,
             LocalRecognizer,
@@ -597,7 +1168,8 @@ def _build_analyzer() -> AnalyzerEngine:
 
     # The bundled public-suffix snapshot, never the live list (which tldextract fetches
     # by default), and no cache directory either.
-    offline_tld = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+    offline_tld = _offline_tld()
+    _given_names()  # read the name table now (about 1 s), not on the first message
 
     class OfflineEmailRecognizer(EmailRecognizer):
         """Presidio's e-mail recogniser with an offline public-suffix check."""
@@ -765,12 +1337,58 @@ def _detections_in(text: str) -> list[PiiSpan]:
     return found
 
 
-def _find(text: str, allowed: frozenset[str]) -> tuple[PiiSpan, ...]:
+class _Allowed(NamedTuple):
+    """The ``allow`` values, prepared once per set of values."""
+
+    values: frozenset[str]
+    """Each value normalised (see :func:`_normalise`)."""
+    words: frozenset[str]
+    """Each word of each value, normalised: "Maria Lopez" keeps "Maria" too."""
+    pattern: re.Pattern[str] | None
+    """Any value where it occurs in a text, whatever its spacing and punctuation."""
+
+
+@functools.lru_cache(maxsize=64)
+def _prepare_allowed(allow: frozenset[str]) -> _Allowed:
+    words = {_normalise(w) for a in allow for w in a.split() if len(_normalise(w)) >= 2}
+    forms = sorted(
+        (r"[\W_]*".join(map(re.escape, re.findall(r"[^\W_]+", a))) for a in allow),
+        key=len,
+        reverse=True,
+    )
+    forms = [f for f in forms if f]
+    pattern = (
+        re.compile(rf"(?<![^\W_])(?:{'|'.join(forms)})(?![^\W_])", re.IGNORECASE) if forms else None
+    )
+    return _Allowed(frozenset(_normalise(a) for a in allow), frozenset(words), pattern)
+
+
+def _is_allowed(text: str, span: PiiSpan, allowed: _Allowed) -> bool:
+    """Whether ``span`` is one of the allowed values (or, for a name, one of its words).
+
+    A grown address that takes in an allowed one (the company's "1200 Harbor Point Drive,
+    Suite 400, Portland, OR 97209") is the allowed address too.
+    """
+    value = _normalise(text[span.start : span.end])
+    if value in allowed.values:
+        return True
+    if span.kind == "NAME" and all(
+        _normalise(w) in allowed.words for w in text[span.start : span.end].split()
+    ):
+        return True
+    if span.kind == "ADDRESS" and allowed.pattern is not None:
+        return any(
+            m.start() < span.end and span.start < m.end()
+            for m in allowed.pattern.finditer(text, max(0, span.start - 200), span.end + 200)
+        )
+    return False
+
+
+def _find(text: str, allow: frozenset[str]) -> tuple[PiiSpan, ...]:
     order = {kind: i for i, kind in enumerate(PII_KINDS)}
+    allowed = _prepare_allowed(allow) if allow else None
     candidates = [
-        s
-        for s in _detections(text)
-        if not (allowed and _normalise(text[s.start : s.end]) in allowed)
+        s for s in _detections(text) if allowed is None or not _is_allowed(text, s, allowed)
     ]
     # Overlapping detections of one kind (Presidio's and ours) are merged, so the union
     # is covered; then, across kinds, the kind listed first in PII_KINDS wins.
@@ -813,7 +1431,7 @@ def find_pii(text: str, allow: Collection[str] = ()) -> list[PiiSpan]:
     """
     if not text.strip():
         return []
-    allowed = frozenset(_normalise(a) for a in allow)
+    allowed = frozenset(a.strip() for a in allow if _normalise(a))
     if len(text) > _CACHED_CHARS:
         return list(_find(text, allowed))
     return list(_find_cached(text, allowed))
