@@ -370,13 +370,13 @@ def refit_if_needed(settings: Settings, store: ChromaStore, embedder: Embedder) 
     """Refit the index's relevance model when the knowledge base changed enough.
 
     Returns a one-line account for the report ("" when nothing was done). Skipped for
-    the hash embedder (its similarities mean nothing) and when ``calibration.auto`` is off.
+    the hash embedder (its similarities mean nothing) and when ``calibration.enabled`` is off.
     """
     from ingest.calibrate import calibrate, needs_refit
     from supportbot.embed import HashEmbedder
 
     c = settings.calibration
-    if not c.auto or isinstance(embedder, HashEmbedder):
+    if not c.enabled or isinstance(embedder, HashEmbedder):
         return ""
     if not needs_refit(store, c.refit_change):
         return ""

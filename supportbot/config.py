@@ -270,10 +270,12 @@ DEFAULT_SENSITIVE_TOPICS = [
 class CalibrationSettings(BaseModel):
     """Fitting each index's relevance model from its own documents (`supportbot calibrate`)."""
 
-    auto: bool = Field(
+    enabled: bool = Field(
         True,
-        description="Refit after an ingest that changed the knowledge base enough (needs a "
-        "real embedding model; the hash embedder of tests is skipped).",
+        description="Fit each index's relevance model (after an ingest that changed the "
+        "knowledge base enough, and with `supportbot calibrate`; needs a real embedding "
+        "model) and decide from it what is in scope. Off: the generic passage score against "
+        "escalation.min_relevance (0.175 when unset).",
     )
     refit_change: float = Field(
         0.2,
@@ -352,8 +354,9 @@ class HandoffSettings(BaseModel):
     sinks: list[SinkName] = Field(
         default_factory=_default_sinks,
         description="Delivery targets: 'sqlite' (the local queue the agent console reads), "
-        "'webhook' (HTTP POST of JSON, in the background, with retries and a dead-letter "
-        "table), 'callback' (a Python function given to SupportBot).",
+        "'webhook' (HTTP POST of JSON from a durable outbox in the queue's database, sent by "
+        "a worker with retries; dead letters are kept), 'callback' (a Python function given "
+        "to SupportBot).",
     )
     queue_path: Path | None = Field(
         None, description="SQLite file of the hand-off queue. Default: <data_dir>/handoffs.db."
@@ -368,7 +371,19 @@ class HandoffSettings(BaseModel):
     webhook_backoff: float = Field(
         0.5, ge=0, description="First retry delay in seconds; doubles at each retry."
     )
-    webhook_timeout: float = Field(10.0, gt=0, description="Seconds to wait for the helpdesk.")
+    webhook_timeout: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds to wait for the helpdesk's answer; doubles after each timeout "
+        "(up to 8 times as long), so a slow helpdesk is not sent copies faster than it answers.",
+    )
+    cli_wait: float = Field(
+        10.0,
+        ge=0,
+        description="Seconds `supportbot ask` and `chat` wait, before exiting, for a hand-off "
+        "to reach the webhook; what is still pending stays in the outbox for the next process "
+        "(or `supportbot handoffs retry`).",
+    )
     redact_allow: list[str] = Field(
         default_factory=list,
         description="The company's own public contacts (support phone, e-mail, address), kept "

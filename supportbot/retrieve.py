@@ -79,9 +79,12 @@ class DenseRetriever:
     def check_index(self) -> None:
         """Refuse to search an empty index or one built with another embedding model.
 
+        First brings the store's view up to date with what other processes ingested.
+
         Raises:
             StoreError: the index is empty or was built with a different model.
         """
+        self.store.refresh()  # another process may have ingested since the last search
         stamp = self.store.stamp()
         if stamp is None:
             raise StoreError(
@@ -143,8 +146,10 @@ class HybridRetriever(DenseRetriever):
         candidates: int = 20,
         rrf_k: int = 60,
         keyword: KeywordIndex | None = None,
+        calibrated: bool = True,
     ) -> None:
         super().__init__(embedder, store)
+        self.calibrated = calibrated
         self.candidates = candidates
         self.rrf_k = rrf_k
         self.keyword = keyword or KeywordIndex(store)
@@ -248,7 +253,7 @@ class HybridRetriever(DenseRetriever):
                     extra={"faq_question_cosine": faq_q[best]},
                 )
             faq_hit = replace(found, extra={**found.extra, "faq_question_cosine": faq_q[best]})
-        model = self.relevance_model() if (dense and sparse) else None
+        model = self.relevance_model() if (dense and sparse and self.calibrated) else None
         if model is None:
             return Retrieval(hits=hits, faq_hit=faq_hit)
         return Retrieval(
