@@ -56,22 +56,34 @@ def test_hash_embedder_indexes_get_no_model(settings: Settings, kb_dir: Path) ->
 
 
 @pytest.mark.model
-def test_sample_index_is_calibrated_at_ingest_and_separates_in_from_out(
-    kb_index: Settings, real_embedder: SentenceTransformerEmbedder
+def test_a_calibrated_index_separates_in_from_out_of_scope(
+    kb_index: Settings, real_embedder: SentenceTransformerEmbedder, tmp_path: Path
 ) -> None:
-    store = build_store(kb_index)
+    """kb/docs (its own profile keeps the generic score) calibrated with the defaults."""
+    import shutil
+
+    from ingest.calibrate import calibrate
+
+    shutil.copytree(kb_index.data_dir, tmp_path / "data")
+    settings = Settings(data_dir=tmp_path / "data")
+    store = build_store(settings)
+    result = calibrate(settings, store, real_embedder)
     model = stored_model(store)
-    assert model is not None, "ingesting kb/docs with the real embedder fits a model"
+    assert model is not None and model == result.model
     assert model.expected["out_of_scope_answered"] <= 0.05
     assert model.expected["probe_auroc"] >= 0.8
     assert not needs_refit(store, 0.2)
-    bot = build(kb_index, embedder=real_embedder, generator=ScriptedGenerator()).bot
+    bot = build(settings, embedder=real_embedder, generator=ScriptedGenerator()).bot
     inside = bot.plan("what does error E-104 mean on my router?")
     outside = bot.plan("how do I bake sourdough bread at home?")
     assert inside.retrieval.floor == 0.5 == outside.retrieval.floor
     assert inside.retrieval.top_score > 0.5 > outside.retrieval.top_score
     assert "NO_RELEVANT_CONTEXT" in [r.value for r in outside.decision.reasons]
     assert not inside.decision.escalate
+    # switched off, the same index is read with the generic score and floor
+    off = Settings(data_dir=tmp_path / "data", calibration={"enabled": False})
+    plain = build(off, embedder=real_embedder, generator=ScriptedGenerator()).bot
+    assert plain.plan("how do I bake sourdough bread at home?").retrieval.floor == 0.175
 
 
 def test_setting_min_relevance_overrides_the_fitted_boundary(
