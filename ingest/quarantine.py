@@ -107,23 +107,27 @@ _KINDS: dict[str, tuple[float, list[str]]] = {
         2.0,
         [
             r"\b(?:developer|dev|god|jailbreak|jailbroken|dan|unrestricted|unfiltered|uncensored|"
-            r"evil|chaos|opposite|unlocked|no[- ]limits?|amoral)\s+mode\b",
+            r"evil|chaos|opposite|unlocked|no[- ]limits?|amoral)\s?mode\b",
             r"\bjailbr(?:eak|oken)(?:ed|s)?\b",
         ],
     ),
     "persona": (
         2.0,
         [
-            _YOU_WILL + r"\s+(?:now\s+|going\s+to\s+|about\s+to\s+)*(?:act|pretend|play|role-?play|"
-            r"simulate|impersonate|be\s+(?:my|playing|acting|called|named|known\s+as))\b",
+            _YOU_WILL
+            + r"\s+(?:now\s+|going\s+to\s+|about\s+to\s+|be\s+)*(?:act(?:ing)?|pretend(?:ing)?|"
+            r"play(?:ing)?|role-?play(?:ing)?|simulat(?:e|ing)|impersonat(?:e|ing)|"
+            r"(?:answer|respond|reply|speak|talk)(?:ing)?\s+as|be\s+(?:my|called|named|known\s+as))\b",
             r"\byou\s+(?:are|'re)\s+(?:now\s+|no\s+longer\s+|going\s+to\s+be\s+)(?:an?\s+|the\s+|my\s+|"
             r"called\s+|named\s+|known\s+as\s+|(?-i:[A-Z]))",
             _IMPERATIVE
             + r"(?:act|behave|respond|answer|reply|speak|talk|write)[ \t]+(?:(?:every|all|each|my|"
             r"any|the|of|to)[ \t]+|(?:questions?|prompts?|messages?|requests?)[ \t]+){0,3}"
             r"(?:as|like)[ \t]+"
-            r"(?:if\s+you|though\s+you|an?\b|the\b|my\b|(?-i:[A-Z]))",
+            r"(?:if\s+you|though\s+you|you\s+(?:are|were)\b|an?\b|the\b|my\b|(?-i:[A-Z]))",
             r"\bpretend\s+(?:to\s+be|you\s+are|you're|that\s+you)\b",
+            r"\byou\s+(?:are|'re)\s+(?:now\s+)?(?:an?\s+|the\s+)?(?:[\w-]+\s+){0,3}?(?:called|named|"
+            r"known\s+as)\b",
             r"\b(?:play|take\s+on|assume|adopt|embody)\s+(?:the\s+|a\s+|this\s+)?(?:role|persona|"
             r"character|identity|personality)\b",
             r"\b(?:stay|remain|break|breaking|broke)\s+(?:in|out\s+of)\s+character\b",
@@ -166,12 +170,21 @@ _KINDS: dict[str, tuple[float, list[str]]] = {
             + r"(?:tell|inform|show|give|provide|report|send|say)\b(?:\s+[\w'-]+){0,4}?\s+"
             r"(?:to\s+)?the\s+(?:user|customer|human|reader)s?\b",
             r"\bfocus\s+(?:only|exclusively|solely)\s+on\b",
+            r"\byour\s+(?:first\s+|next\s+|final\s+)?(?:responses?|replies|reply|answers?|outputs?)"
+            r"\s*,?\s+(?:always\s+|standardly\s+)?(?:beginning|starting|ending|opening)\s+with\b",
+            r"\b(?:new\s*)?(?:response|output|answer|reply)[-_ ]?format\s*[:}]",
+            _IMPERATIVE
+            + r"(?:respond|reply|answer|output|write)\s+(?:only\s+|exclusively\s+)?in\s+"
+            r"(?:[\w-]+\s+){1,2}?(?:format|form|style|language|verse|code)\b",
+            _IMPERATIVE
+            + r"(?:start|begin|open|prefix|end)\s+(?:(?:your|the|each|every)\s+(?:[\w-]+\s+)?)?"
+            r"with\s*[\"'\u201c<]",
         ],
     ),
     "ai address": (
         2.0,
         [
-            r"\bas\s+an?\s+" + _AI + r"\b",
+            r"\bas\s+(?:an?\s+|the\s+)?(?:[\w-]+\s+){0,2}?" + _AI + r"\b",
             r"\byou\s+(?:are|'re)\s+(?:now\s+|no\s+longer\s+|just\s+|only\s+|not\s+)?(?:an?\s+|the\s+)?"
             r"(?:[\w-]+\s+){0,2}?" + _AI + r"\b",
             r"\b(?:dear|hey|hello|hi|attention|note\s+to|message\s+(?:to|for)|instructions?\s+"
@@ -196,8 +209,9 @@ _KINDS: dict[str, tuple[float, list[str]]] = {
     "turns": (
         1.5,
         [
-            r"(?-i:^[ \t>*-]*(?:System|SYSTEM|Assistant|ASSISTANT|User|USER|Human|HUMAN|AI)"
-            r"(?:\s+(?:[Mm]essage|MESSAGE|[Pp]rompt|PROMPT|[Nn]ote|NOTE))?\s*:(?!//))",
+            r"(?-i:^[ \t>*#-]*(?:System|SYSTEM|Assistant|ASSISTANT|User|USER|Human|HUMAN|AI)"
+            r"(?:[- ]?(?:[Mm]essage|MESSAGE|[Pp]rompt|PROMPT|[Nn]ote|NOTE|[Qq]uery|QUERY|[Ii]nput|"
+            r"INPUT|[Rr]equest))?\s*:(?!//))",
             r"[<\[]\|?/?(?:system|assistant|user|inst|im_start|im_end|endoftext|end_of_turn|"
             r"start_of_turn|eot_id|end\s+of\s+(?:session|conversation|prompt|document))\b",
         ],
@@ -226,19 +240,28 @@ _KINDS: dict[str, tuple[float, list[str]]] = {
             r"\bsimulat(?:e|ing|ion\s+of)\s+(?:a\s+|an\s+|the\s+)?(?:[\w-]+\s+){0,2}?(?:mode|"
             r"conversation|dialog(?:ue)?|character|persona|ai|chatbot|personality|being|game|"
             r"scenario|machine)\b",
-            r"\b(?:fictional|imaginary|fantasy|alternate|parallel)\s+(?:world|universe|scenario|"
-            r"setting|story|reality)\b",
+            r"\b(?:fictional|imaginary|fantasy|alternate|parallel)\s+(?:[\w-]+\s+)?(?:world|universe|"
+            r"scenario|setting|story|reality|characters?|ais?|models?|chat\s*bots?|assistants?|"
+            r"personas?|entity|entities)\b",
             r"\bfor\s+(?:purely\s+)?(?:educational|research|academic|entertainment)\s+purposes\b",
             r"\blet'?s\s+play\s+a\s+game\b",
             r"\b(?:this|it)\s+is\s+(?:just\s+|only\s+)?(?:a|an)\s+(?:game|role-?play|fiction|"
             r"hypothetical)\b",
         ],
     ),
+    "request": (
+        1.5,
+        [
+            r"\b(?:i|we)\s+(?:really\s+)?(?:need|want|would\s+like|require|expect)\s+you\s+to\b",
+            r"\b(?:you|we)\s+(?:already\s+)?(?:agreed|promised|mentioned|discussed|said)\s+"
+            r"(?:earlier|before|previously|to\s+help|that\s+you)\b",
+        ],
+    ),
     "conversation": (
         1.0,
         [
-            r"\b(?:this|our|the\s+current|the\s+rest\s+of\s+(?:this|the|our))\s+(?:conversation|chat|"
-            r"dialog(?:ue)?|exchange)\b",
+            r"\b(?:this|our|the\s+current|the\s+rest\s+of\s+(?:this|the|our))\s+(?:previous\s+|earlier\s+|"
+            r"last\s+|ongoing\s+)?(?:conversation|chat|dialog(?:ue)?|exchange)\b",
         ],
     ),
     "trigger": (
