@@ -266,7 +266,11 @@ class SupportBot:
             draft = yield from self._draft(plan, started)
             decision = self._review(plan, draft)
         if decision.escalate:
-            packet = self._hand_over(conv_id, [*history, Turn("user", text)], decision, plan, draft)
+            # One open hand-off per conversation: a concurrent one (another tab, another
+            # process) wins, and this reply gives its reference.
+            packet, _ = self._hand_over(
+                conv_id, [*history, Turn("user", text)], decision, plan, draft
+            )
             answer = self.settings.messages.handed_over.format(ref=packet.id[:8])
             yield ("\n\n" if draft else "") + answer
             yield self._finish(
@@ -549,19 +553,20 @@ class SupportBot:
         decision: Decision,
         plan: Plan | None,
         draft: _Draft | None,
-    ) -> HandoffPacket:
+    ) -> tuple[HandoffPacket, bool]:
         suggestion = None
         if draft is not None and draft.mode in ("faq", "generated", "extract"):
             suggestion = draft.answer
         hits = plan.retrieval.hits if plan else []
-        return self._dispatcher.hand_over(conv_id, transcript, decision, hits, suggestion)
+        return self._dispatcher.open_handoff(conv_id, transcript, decision, hits, suggestion)
 
     def escalate(
         self, conversation_id: str, reason: Reason | str = "HUMAN_REQUESTED", note: str = ""
     ) -> HandoffPacket:
         """Hand a conversation to a human now (the UI's "talk to a person" button).
 
-        Returns the open hand-off when the conversation already has one.
+        Returns the open hand-off when the conversation already has one: idempotent per
+        open conversation, across threads and processes (one packet, one reference).
 
         Raises:
             InputError: ``reason`` is not a reason code, or the id or note is not usable.
@@ -584,7 +589,9 @@ class SupportBot:
             1.0,
         )
         history = self._conversations.history(conversation_id)
-        packet = self._hand_over(conversation_id, history, decision, None, None)
+        packet, created = self._hand_over(conversation_id, history, decision, None, None)
+        if not created:  # another thread or process handed it over first
+            return packet
         self._conversations.append(
             conversation_id,
             Turn(

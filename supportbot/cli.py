@@ -25,6 +25,8 @@ from supportbot.safety.hygiene import strip_invisible
 if TYPE_CHECKING:
     from supportbot.accounts import AccountStore
     from supportbot.bot import SupportBot
+    from supportbot.factory import Services
+    from supportbot.handoff.queue import OutboxEntry
     from supportbot.types import Reply
 
 app = typer.Typer(
@@ -303,6 +305,98 @@ def audit(
     console.print(table)
 
 
+handoffs_app = typer.Typer(
+    help="Hand-off deliveries to the helpdesk webhook: what the outbox still holds, retry.",
+    no_args_is_help=True,
+)
+app.add_typer(handoffs_app, name="handoffs")
+
+
+def _ago(ts: float, now: float) -> str:
+    """``due`` or ``in 3.2s`` for an epoch time."""
+    return "due" if ts <= now else f"in {ts - now:.1f}s"
+
+
+def _entries_table(entries: list[OutboxEntry]) -> Table:
+    import time
+
+    now = time.time()
+    table = Table()
+    for column in ("hand-off", "state", "attempts", "next attempt", "last error", "queued (UTC)"):
+        table.add_column(column)
+    for e in entries:
+        nxt = _ago(e.next_attempt_at, now) if e.state == "pending" else "-"
+        row = (f"#{e.handoff_id[:8]}", e.state, str(e.attempts), nxt, e.last_error, e.created_at)
+        table.add_row(*(Text(x) for x in row))
+    return table
+
+
+@handoffs_app.command("pending")
+def handoffs_pending(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """List deliveries the outbox still holds: pending, in flight, and dead letters."""
+    from supportbot.factory import build_queue
+
+    entries = build_queue(settings_from(config)).outbox(("pending", "sending", "dead"))
+    if as_json:
+        fields = ("handoff_id", "target", "state", "attempts", "next_attempt_at", "last_error")
+        out = [{k: getattr(e, k) for k in (*fields, "created_at")} for e in entries]
+        print(json.dumps(out, indent=2))
+        return
+    if not entries:
+        console.print("Nothing pending: every hand-off was delivered.")
+        return
+    console.print(_entries_table(entries))
+
+
+@handoffs_app.command("retry")
+def handoffs_retry(
+    wait: Annotated[
+        float, typer.Option("--wait", help="Seconds to wait for the outbox to empty.", min=0)
+    ] = 30.0,
+    config: ConfigOption = None,
+) -> None:
+    """Send what the outbox holds now: dead letters once each, then everything pending."""
+    from supportbot.factory import build_outbox, build_queue
+
+    settings = settings_from(config)
+    queue = build_queue(settings)
+    try:
+        outbox = build_outbox(settings.handoff, queue, start=False)
+    except SupportBotError as exc:
+        fail(exc)
+    if outbox is None:
+        left = queue.outbox(("pending", "sending", "dead"))
+        err_console.print(
+            f"handoff.webhook_url is not set: {len(left)} delivery(ies) wait for it.",
+            highlight=False,
+        )
+        raise typer.Exit(1 if left else 0)
+    dead = len(outbox.dead_letters())
+    revived = outbox.retry_dead()
+    if dead:
+        console.print(f"Dead letters: {revived} of {dead} delivered.", highlight=False)
+    outbox.flush()
+    outbox.start()
+    done = outbox.wait(timeout=wait)
+    outbox.close(timeout=1)
+    left = outbox.pending()
+    if not left:
+        console.print("Every hand-off was delivered.")
+        return
+    console.print(_entries_table(left))
+    waiting = sum(e.state != "dead" for e in left)
+    err_console.print(
+        f"{len(left)} not delivered ({waiting} still pending"
+        + ("" if done else f" after {wait:g}s")
+        + "); they stay in the outbox.",
+        highlight=False,
+    )
+    raise typer.Exit(1)
+
+
 ConversationOption = Annotated[
     str | None,
     typer.Option(
@@ -313,15 +407,55 @@ ConversationOption = Annotated[
 ]
 
 
-def _build_bot(config: Path | None) -> SupportBot:
-    """The bot for a command, turning setup errors into a clean exit."""
-    from supportbot.bot import SupportBot
+def _build_services(config: Path | None) -> Services:
+    """The bot and desk for a command, turning setup errors into a clean exit."""
+    from supportbot.factory import build
 
     settings = settings_from(config)
     try:
-        return SupportBot.from_settings(settings)
+        return build(settings)
     except SupportBotError as exc:
         fail(exc)
+
+
+def _await_delivery(services: Services, handoff_ids: list[str]) -> None:
+    """Before exiting, give the outbox a bounded time to deliver these hand-offs.
+
+    Whatever is still pending stays in the outbox (SQLite), for the next process to send;
+    nothing is dropped when the command exits.
+    """
+    desk = services.desk
+    ids = set(handoff_ids)
+    if not any(e.handoff_id in ids and e.state != "dead" for e in desk.pending_deliveries()):
+        return
+    wait = services.settings.handoff.cli_wait
+    refs = ", ".join(f"#{h[:8]}" for h in handoff_ids)
+    err_console.print(
+        f"Delivering hand-off {refs} to the helpdesk (waiting up to {wait:g}s)...",
+        style="dim",
+        highlight=False,
+        soft_wrap=True,
+    )
+    desk.wait_for_deliveries(list(ids), wait)
+    left = [e for e in desk.pending_deliveries() if e.handoff_id in ids]
+    if not left:
+        err_console.print("Delivered to the helpdesk.", style="dim", highlight=False)
+    elif all(e.state == "dead" for e in left):
+        err_console.print(
+            f"The helpdesk did not take it ({left[0].last_error}); kept as a dead letter: "
+            "retry with `supportbot handoffs retry`.",
+            style="yellow",
+            highlight=False,
+            soft_wrap=True,
+        )
+    else:
+        err_console.print(
+            "Not delivered yet; it stays in the outbox and the next supportbot process "
+            "sends it (`supportbot handoffs retry` sends it now).",
+            style="yellow",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def _write(text: str) -> None:
@@ -445,15 +579,18 @@ def ask(
     config: ConfigOption = None,
 ) -> None:
     """Answer QUESTION from the knowledge base, streaming it, with its sources."""
-    bot = _build_bot(config)
+    services = _build_services(config)
+    bot = services.bot
     try:
         if as_json:
             reply = bot.ask(question, conversation)
             print(json.dumps(_reply_json(reply), indent=2))
         else:
-            _print_stream(bot, question, conversation)
+            reply = _print_stream(bot, question, conversation)
     except SupportBotError as exc:
         fail(exc)
+    if reply.handoff_id:
+        _await_delivery(services, [reply.handoff_id])
 
 
 @app.command()
@@ -463,8 +600,10 @@ def chat(conversation: ConversationOption = None, config: ConfigOption = None) -
 
     from supportbot.errors import InputError
 
-    bot = _build_bot(config)
+    services = _build_services(config)
+    bot = services.bot
     conv_id = conversation or uuid.uuid4().hex
+    handed: list[str] = []
     console.print(
         "[bold]supportbot chat[/]: ask a question. Quit with an empty line, 'exit' or Ctrl-D.",
         highlight=False,
@@ -479,7 +618,9 @@ def chat(conversation: ConversationOption = None, config: ConfigOption = None) -
         if line.strip().lower() in ("", "exit", "quit"):
             break
         try:
-            _print_stream(bot, line, conv_id, prefix="[bold]bot>[/] ")
+            reply = _print_stream(bot, line, conv_id, prefix="[bold]bot>[/] ")
+            if reply.handoff_id and reply.handoff_id not in handed:
+                handed.append(reply.handoff_id)
         except InputError as exc:
             console.print(str(exc), style="yellow", markup=False, highlight=False)
         except KeyboardInterrupt:
@@ -487,6 +628,8 @@ def chat(conversation: ConversationOption = None, config: ConfigOption = None) -
             break
         except SupportBotError as exc:
             fail(exc)
+    if handed:
+        _await_delivery(services, handed)
 
 
 def _register_plugins() -> None:

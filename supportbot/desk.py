@@ -21,7 +21,7 @@ from supportbot.conversation import ConversationStore, Turn
 from supportbot.errors import HandoffNotFound, InputError
 from supportbot.handoff.dispatch import Dispatcher
 from supportbot.handoff.packet import HandoffPacket, Status
-from supportbot.handoff.queue import DeadLetter, SqliteHandoffQueue
+from supportbot.handoff.queue import DeadLetter, OutboxEntry, SqliteHandoffQueue
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -151,6 +151,19 @@ class AgentDesk:
     def retry_failed(self) -> int:
         """Re-send failed deliveries once each; returns how many went through."""
         return self._dispatcher.retry_failed()
+
+    def pending_deliveries(self) -> list[OutboxEntry]:
+        """Deliveries to the helpdesk not done yet (pending, in flight, dead), oldest first."""
+        return self._dispatcher.pending_deliveries()
+
+    def wait_for_deliveries(
+        self, handoff_ids: list[str] | None = None, timeout: float = 10.0
+    ) -> bool:
+        """Wait up to ``timeout`` seconds for the outbox to deliver (default: everything).
+
+        Returns False when some delivery is still pending; it stays in the outbox.
+        """
+        return self._dispatcher.wait_for_deliveries(handoff_ids, timeout)
 
     @staticmethod
     def _agent(agent: str) -> str:

@@ -37,6 +37,8 @@ __all__ = [
     "build_conversations",
     "build_embedder",
     "build_generator",
+    "build_outbox",
+    "build_queue",
     "build_sinks",
     "build_store",
 ]
@@ -46,6 +48,8 @@ logger = logging.getLogger("supportbot.factory")
 if TYPE_CHECKING:
     from supportbot.bot import SupportBot
     from supportbot.desk import AgentDesk
+    from supportbot.handoff.dispatch import Dispatcher
+    from supportbot.handoff.outbox import Outbox
     from supportbot.handoff.sinks import HandoffSink
 
 
@@ -128,6 +132,38 @@ def build_accounts(settings: Settings, audit: AuditLog | None = None) -> Account
     )
 
 
+def build_queue(settings: Settings) -> SqliteHandoffQueue:
+    """The hand-off queue (and its outbox) in ``<data_dir>/handoffs.db``."""
+    return SqliteHandoffQueue(settings.handoff_queue_path)
+
+
+def build_outbox(
+    settings: HandoffSettings, queue: SqliteHandoffQueue, *, start: bool = True
+) -> Outbox | None:
+    """The durable outbox worker for ``settings.webhook_url`` (None when it is not set).
+
+    Its rows live in ``queue``'s database; ``start`` runs its worker thread now, which
+    also resumes deliveries an earlier process left pending.
+
+    Raises:
+        ConfigError: the URL is not an http(s) URL.
+    """
+    from supportbot.handoff.outbox import Outbox
+    from supportbot.handoff.sinks import WebhookSink
+
+    if not settings.webhook_url:
+        return None
+    webhook = WebhookSink(
+        settings.webhook_url,
+        secret=settings.webhook_secret,
+        retries=settings.webhook_retries,
+        backoff=settings.webhook_backoff,
+        timeout=settings.webhook_timeout,
+        dead_letter=queue,
+    )
+    return Outbox(queue, webhook, start=start)
+
+
 def build_sinks(
     settings: HandoffSettings,
     queue: SqliteHandoffQueue,
@@ -136,13 +172,14 @@ def build_sinks(
     """The delivery sinks named in ``settings.sinks``, besides the queue itself.
 
     The queue is the system of record and always gets every packet ('sqlite' in
-    ``sinks`` names it, for clarity). A webhook runs in the background, so a slow
-    helpdesk never delays the customer, and keeps its dead letters in ``queue``.
+    ``sinks`` names it, for clarity). A webhook is delivered by the durable outbox
+    (:func:`build_outbox`): rows in ``queue``'s database, sent by a worker thread, so a
+    slow helpdesk never delays the customer and nothing is lost when the process ends.
 
     Raises:
         ConfigError: 'webhook' without ``webhook_url``, or 'callback' without a callback.
     """
-    from supportbot.handoff.sinks import BackgroundSink, CallbackSink, WebhookSink
+    from supportbot.handoff.sinks import CallbackSink
 
     sinks: list[HandoffSink] = []
     for name in dict.fromkeys(settings.sinks):
@@ -155,15 +192,9 @@ def build_sinks(
                     "it ([handoff] webhook_url in supportbot.toml or "
                     "SUPPORTBOT_HANDOFF__WEBHOOK_URL) or remove 'webhook' from handoff.sinks."
                 )
-            webhook = WebhookSink(
-                settings.webhook_url,
-                secret=settings.webhook_secret,
-                retries=settings.webhook_retries,
-                backoff=settings.webhook_backoff,
-                timeout=settings.webhook_timeout,
-                dead_letter=queue,
-            )
-            sinks.append(BackgroundSink(webhook))
+            outbox = build_outbox(settings, queue)
+            assert outbox is not None
+            sinks.append(outbox)
         elif name == "callback":
             if callback is None:
                 raise ConfigError(
@@ -190,6 +221,7 @@ class Services:
         embedder: the embedding model, shared with an in-process ingest (the KB page).
         store: the vector store, shared with an in-process ingest or document removal.
         audit: the audit log the desk writes to (and the knowledge-base page).
+        dispatcher: hands conversations over for both (the queue, the outbox worker).
     """
 
     bot: SupportBot
@@ -198,6 +230,12 @@ class Services:
     embedder: Embedder
     store: ChromaStore
     audit: AuditLog | None = None
+    dispatcher: Dispatcher | None = None
+
+    def close(self) -> None:
+        """Stop the outbox worker (what it has not sent stays in the outbox)."""
+        if self.dispatcher is not None:
+            self.dispatcher.close()
 
 
 def build(
@@ -242,7 +280,7 @@ def build(
     embedder = embedder or build_embedder(settings)
     store = store or build_store(settings)
     conversations = conversations or build_conversations(settings)
-    queue = SqliteHandoffQueue(settings.handoff_queue_path)
+    queue = build_queue(settings)
     h = settings.handoff
     dispatcher = Dispatcher(
         queue,
@@ -273,4 +311,4 @@ def build(
         dispatcher=dispatcher,
         audit=audit,
     )
-    return Services(bot, desk, settings, embedder, store, audit)
+    return Services(bot, desk, settings, embedder, store, audit, dispatcher)

@@ -13,11 +13,19 @@ download a model) is never configured, and Chroma's telemetry is off.
 
 Passages that address the assistant are stored with ``quarantined: true`` (see
 ``ingest/quarantine.py``); :meth:`ChromaStore.query` never returns them.
+
+The embedded client keeps its own view of the vector index, which does not follow writes
+made by another process: after an ingest elsewhere, a search misses the new passages and a
+lookup of their ids fails ("Error finding id"). :meth:`ChromaStore.refresh`, called
+before every search, compares the manifest's fingerprint (read fresh) with the one this
+view was opened at and reopens the client when another process changed it.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
@@ -41,6 +49,10 @@ VISIBLE: dict[str, Any] = {"quarantined": {"$ne": True}}
 """The ``where`` filter that keeps quarantined passages out of search results."""
 
 Scalar = str | int | float | bool
+
+log = logging.getLogger(__name__)
+_REOPEN = threading.Lock()
+"""Chroma caches one client system per path and process: one reopen at a time."""
 
 
 def chroma_settings() -> Any:
@@ -162,6 +174,9 @@ class ChromaStore:
         self.name = collection
         self._chunks: Collection | None = None
         self._files: Collection | None = None
+        self._seen: tuple[Any, ...] | None = None  # the manifest this view was opened at
+        self._own_write = False  # this object changed the manifest since the last look
+        self._view = threading.Lock()
 
     # -- collections -------------------------------------------------------------------
 
@@ -169,6 +184,8 @@ class ChromaStore:
     def chunks(self) -> Collection:
         """The chunk collection (created on first use)."""
         if self._chunks is None:
+            if self._seen is None and self._persist_path() is not None:
+                self._seen = self.fingerprint()  # what this view of the index will show
             self._chunks = self.client.get_or_create_collection(
                 self.name,
                 embedding_function=None,
@@ -184,6 +201,69 @@ class ChromaStore:
                 f"{self.name}-files", embedding_function=None
             )
         return self._files
+
+    def _persist_path(self) -> str | None:
+        """The embedded database's folder; None for a server or an in-memory client."""
+        try:
+            settings = self.client.get_settings()
+        except Exception:  # noqa: BLE001 - a client without settings: nothing to reopen
+            return None
+        return settings.persist_directory if settings.is_persistent else None
+
+    def fingerprint(self) -> tuple[Any, ...]:
+        """What the manifest says is indexed: (source, content hash, quarantined) per file.
+
+        Read fresh from the database, so it changes as soon as any process ingests or
+        removes a file.
+        """
+        return tuple(sorted((s, r.file_hash, r.quarantined) for s, r in self.files().items()))
+
+    def refresh(self) -> bool:
+        """Reopen the embedded client if another process changed the index since last look.
+
+        Cheap (one manifest read) and safe to call before every search. Changes this
+        object wrote itself (an in-process ingest) need no reopen, nor does a Chroma
+        server, which always serves the current index.
+
+        Returns:
+            True when the client was reopened.
+        """
+        path = self._persist_path()
+        if path is None:
+            return False
+        current = self.fingerprint()
+        with self._view:
+            seen, own = self._seen, self._own_write
+            self._seen, self._own_write = current, False
+            if seen is None or seen == current or own:
+                return False
+            self._reopen(path)
+        log.info("the index changed in another process: reopened %s", self.name)
+        return True
+
+    def reopen(self) -> bool:
+        """Open a fresh view of the embedded database (False for a server or in memory)."""
+        path = self._persist_path()
+        if path is None:
+            return False
+        current = self.fingerprint()
+        with self._view:
+            self._reopen(path)
+            self._seen, self._own_write = current, False
+        return True
+
+    def _reopen(self, path: str) -> None:
+        import chromadb
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        with _REOPEN:
+            # Chroma hands every client of one path the same cached system (and its stale
+            # view); forget it so the new client gets its own. The old one is not
+            # stopped: a thread may still be using it.
+            SharedSystemClient._identifier_to_system.pop(path, None)
+            self.client = _open_persistent(chromadb, path, chroma_settings())
+            self._chunks = None
+            self._files = None
 
     def schema(self) -> int:
         """The index's schema version (:data:`SCHEMA_VERSION` for a new, empty index)."""
@@ -274,6 +354,7 @@ class ChromaStore:
                 pass
         self._chunks = None
         self._files = None
+        self._own_write = True
 
     @property
     def max_batch(self) -> int:
@@ -360,10 +441,20 @@ class ChromaStore:
                 self.chunks.update(ids=got["ids"], metadatas=metas)  # type: ignore[arg-type]
 
     def vectors(self, ids: Sequence[str]) -> dict[str, list[float]]:
-        """Stored vectors of the given record ids."""
+        """Stored vectors of the given record ids.
+
+        A lookup the embedded client's view cannot serve (ids another process just
+        added: "Error finding id") is tried once more on a reopened client.
+        """
         if not ids:
             return {}
-        got = self.chunks.get(ids=list(ids), include=["embeddings"])
+        try:
+            got = self.chunks.get(ids=list(ids), include=["embeddings"])
+        except Exception as exc:  # noqa: BLE001 - chromadb's InternalError, among others
+            if not self.reopen():
+                raise
+            log.info("vector lookup failed (%s); retried on a reopened client", exc)
+            got = self.chunks.get(ids=list(ids), include=["embeddings"])
         embs = got["embeddings"]
         if embs is None:
             return {}
@@ -503,6 +594,7 @@ class ChromaStore:
 
     def put_file(self, record: FileRecord) -> None:
         """Record a file as completely indexed (the last write for that file)."""
+        self._own_write = True
         self.files_collection.upsert(
             ids=[record.source],
             embeddings=[[1.0]],  # type: ignore[arg-type]
@@ -521,4 +613,5 @@ class ChromaStore:
 
     def delete_file(self, source: str) -> None:
         """Forget a file in the manifest."""
+        self._own_write = True
         self.files_collection.delete(ids=[source])

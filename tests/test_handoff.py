@@ -28,6 +28,7 @@ from supportbot.config import HandoffSettings, load_settings
 from supportbot.conversation import Turn
 from supportbot.errors import ConfigError, HandoffError, HandoffNotFound
 from supportbot.factory import build_sinks
+from supportbot.handoff.outbox import Outbox
 from supportbot.handoff.packet import (
     HandoffPacket,
     build_packet,
@@ -1082,18 +1083,19 @@ def test_build_sinks(tmp_path: Path, helpdesk: Callable[..., Helpdesk]) -> None:
     )
     got: list[HandoffPacket] = []
     sinks = build_sinks(settings, queue, callback=got.append)
-    assert [type(s) for s in sinks] == [BackgroundSink, CallbackSink]
+    assert [type(s) for s in sinks] == [Outbox, CallbackSink]  # webhooks: the durable outbox
     assert all(isinstance(s, HandoffSink) for s in sinks)
-    background = sinks[0]
-    assert isinstance(background, BackgroundSink)
-    web = background.inner
-    assert isinstance(web, WebhookSink)
+    outbox = sinks[0]
+    assert isinstance(outbox, Outbox)
+    web = outbox.webhook
     assert (web.secret, web.retries, web.backoff, web.timeout) == ("x", 0, 0.01, 2)
     packet = _packet()
     deliver_packet(packet, sinks)
-    assert background.join(5)
+    assert outbox.wait(timeout=5)
+    outbox.close()
     assert got == [packet]
-    assert [d.packet for d in queue.dead_letters()] == [packet]  # webhook failed: same db
+    assert [d.packet for d in outbox.dead_letters()] == [packet]  # webhook failed: same db
+    assert [e.state for e in queue.outbox()] == ["dead"]
 
     with pytest.raises(ConfigError, match="webhook_url"):
         build_sinks(HandoffSettings(sinks=["webhook"]), queue)

@@ -1,8 +1,10 @@
 """The local hand-off queue: the system of record for hand-offs and their lifecycle.
 
 One SQLite file holds every packet with its status (open, claimed, resolved, handed
-back) and the dead letters of deliveries that failed, so the agent console, the bot and
-webhook retries share one truth across threads and processes.
+back), the **outbox** of deliveries still owed to a helpdesk (written in the same
+transaction as the packet, see :mod:`supportbot.handoff.outbox`) and the dead letters of
+deliveries that failed, so the agent console, the bot and webhook retries share one truth
+across threads and processes.
 """
 
 from __future__ import annotations
@@ -12,17 +14,18 @@ import json
 import logging
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    pass
+    from collections.abc import Sequence
 
 from supportbot.errors import HandoffError, HandoffNotFound
 from supportbot.handoff.packet import _OPEN, PRIORITIES, STATUSES, HandoffPacket, _now_iso
 
-__all__ = ["DeadLetter", "MemoryDeadLetters", "SqliteHandoffQueue"]
+__all__ = ["DeadLetter", "MemoryDeadLetters", "OutboxEntry", "SqliteHandoffQueue"]
 
 logger = logging.getLogger("supportbot.handoff.queue")
 
@@ -40,6 +43,52 @@ class DeadLetter:
     created_at: str
 
 
+OutboxState = Literal["pending", "sending", "delivered", "dead"]
+OUTBOX_STATES: tuple[OutboxState, ...] = ("pending", "sending", "delivered", "dead")
+"""pending (waiting for its next attempt) -> sending (one attempt in flight, leased to one
+worker) -> delivered, or back to pending after a failure, or dead (retries exhausted or a
+4xx answer); a dead one is re-sent on request (console button, ``supportbot handoffs
+retry``)."""
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    """One delivery owed to one target (a helpdesk webhook), as the outbox table holds it."""
+
+    id: int
+    handoff_id: str
+    target: str
+    """The sink that delivers it (``webhook``)."""
+    url: str
+    """Where it was going when it was queued (shown to people; the configured URL is used)."""
+    idempotency_key: str
+    body: str
+    """The packet's JSON exactly as queued: every attempt sends these bytes."""
+    state: OutboxState
+    attempts: int
+    next_attempt_at: float
+    """Epoch seconds: no attempt before this."""
+    timeout: float | None
+    """Seconds the next attempt waits for an answer (grows after a timeout)."""
+    lease_owner: str | None
+    """``host:pid:token`` of the worker whose attempt is in flight (state ``sending``)."""
+    lease_until: float | None
+    last_error: str
+    created_at: str
+    updated_at: str
+    delivered_at: str | None
+
+    @property
+    def packet(self) -> HandoffPacket:
+        """The packet this delivery carries."""
+        return HandoffPacket.from_json(self.body)
+
+
+_OUTBOX_COLUMNS = (
+    "id, handoff_id, target, url, idempotency_key, body, state, attempts, next_attempt_at, "
+    "timeout, lease_owner, lease_until, last_error, created_at, updated_at, delivered_at"
+)
+
 _RANK = {p: i for i, p in enumerate(PRIORITIES)}
 
 _SCHEMA = (
@@ -53,6 +102,15 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS dead_letters (id INTEGER PRIMARY KEY AUTOINCREMENT, "
     "packet TEXT NOT NULL, url TEXT NOT NULL, last_error TEXT NOT NULL, "
     "attempts INTEGER NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL)",
+    # Deliveries owed to helpdesks, written with the packet (see open_handoff).
+    "CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+    "handoff_id TEXT NOT NULL, target TEXT NOT NULL, url TEXT NOT NULL, "
+    "idempotency_key TEXT NOT NULL, body TEXT NOT NULL, state TEXT NOT NULL, "
+    "attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at REAL NOT NULL, timeout REAL, "
+    "lease_owner TEXT, lease_until REAL, last_error TEXT NOT NULL DEFAULT '', "
+    "created_at TEXT NOT NULL, updated_at TEXT NOT NULL, delivered_at TEXT, "
+    "UNIQUE (handoff_id, target))",
+    "CREATE INDEX IF NOT EXISTS outbox_due ON outbox(target, state, next_attempt_at)",
 )
 
 
@@ -97,24 +155,8 @@ class SqliteHandoffQueue:
         """Queue a packet; one with an already queued idempotency key is ignored."""
         now = _now_iso()
         with self._conn() as db:
-            cur = db.execute(
-                "INSERT OR IGNORE INTO handoffs (id, idempotency_key, conversation_id, packet, "
-                "status, priority, priority_rank, created_at, updated_at, agent) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    packet.id,
-                    packet.idempotency_key,
-                    packet.conversation_id,
-                    packet.to_json(),
-                    packet.status,
-                    packet.priority,
-                    _RANK[packet.priority],
-                    packet.created_at,
-                    now,
-                    packet.agent,
-                ),
-            )
-        if cur.rowcount:
+            inserted = self._insert(db, packet, now)
+        if inserted:
             logger.info(
                 "hand-off %s queued (conversation %s, priority %s, reasons %s)",
                 packet.id,
@@ -128,6 +170,89 @@ class SqliteHandoffQueue:
                 packet.id,
                 packet.idempotency_key[:12],
             )
+
+    def open_handoff(
+        self, packet: HandoffPacket, deliveries: Sequence[tuple[str, str]] = ()
+    ) -> tuple[HandoffPacket, bool]:
+        """Queue ``packet`` unless its conversation already has an open hand-off.
+
+        One ``BEGIN IMMEDIATE`` transaction (one writer at a time, across threads and
+        processes) checks for an open or claimed hand-off of the conversation, inserts the
+        packet and one outbox row per ``(target, url)`` in ``deliveries``, so a packet is
+        never recorded without the deliveries it is owed, and two simultaneous
+        escalations of one conversation give one packet.
+
+        Returns:
+            ``(packet, True)`` when queued; ``(the open one, False)`` when the
+            conversation already had one (or a packet with the same idempotency key).
+        """
+        now, epoch = _now_iso(), time.time()
+        db = self._conn()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            row = db.execute(
+                "SELECT packet, status, agent FROM handoffs WHERE conversation_id = ? AND "
+                f"status IN ({', '.join('?' for _ in _OPEN)}) "
+                "ORDER BY created_at DESC, rowid DESC LIMIT 1",
+                (packet.conversation_id, *_OPEN),
+            ).fetchone()
+            if row is None:
+                row = db.execute(
+                    "SELECT packet, status, agent FROM handoffs WHERE idempotency_key = ?",
+                    (packet.idempotency_key,),
+                ).fetchone()
+            if row is not None:
+                db.commit()
+                existing = self._packet(row)
+                logger.info(
+                    "hand-off for conversation %s not queued: %s is already there",
+                    packet.conversation_id,
+                    existing.id,
+                )
+                return existing, False
+            self._insert(db, packet, now)
+            body = packet.to_json()
+            for target, url in deliveries:
+                db.execute(
+                    "INSERT OR IGNORE INTO outbox (handoff_id, target, url, idempotency_key, "
+                    "body, state, next_attempt_at, created_at, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+                    (packet.id, target, url, packet.idempotency_key, body, epoch, now, now),
+                )
+            db.commit()
+        except BaseException:
+            db.rollback()
+            raise
+        logger.info(
+            "hand-off %s queued (conversation %s, priority %s, reasons %s, %d delivery(ies))",
+            packet.id,
+            packet.conversation_id,
+            packet.priority,
+            ",".join(packet.reasons),
+            len(deliveries),
+        )
+        return packet, True
+
+    @staticmethod
+    def _insert(db: sqlite3.Connection, packet: HandoffPacket, now: str) -> int:
+        cur = db.execute(
+            "INSERT OR IGNORE INTO handoffs (id, idempotency_key, conversation_id, packet, "
+            "status, priority, priority_rank, created_at, updated_at, agent) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                packet.id,
+                packet.idempotency_key,
+                packet.conversation_id,
+                packet.to_json(),
+                packet.status,
+                packet.priority,
+                _RANK[packet.priority],
+                packet.created_at,
+                now,
+                packet.agent,
+            ),
+        )
+        return cur.rowcount
 
     @staticmethod
     def _packet(row: tuple[Any, ...]) -> HandoffPacket:
@@ -235,6 +360,165 @@ class SqliteHandoffQueue:
         """Forget a dead letter (it was delivered after all)."""
         with self._conn() as db:
             db.execute("DELETE FROM dead_letters WHERE id = ?", (id,))
+
+    # outbox (used by supportbot.handoff.outbox.Outbox)
+
+    def outbox_add(self, packet: HandoffPacket, target: str, url: str) -> bool:
+        """Owe ``target`` a delivery of ``packet`` (once per packet and target)."""
+        now = _now_iso()
+        with self._conn() as db:
+            cur = db.execute(
+                "INSERT OR IGNORE INTO outbox (handoff_id, target, url, idempotency_key, body, "
+                "state, next_attempt_at, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+                (packet.id, target, url, packet.idempotency_key, packet.to_json(), time.time(),
+                 now, now),
+            )  # fmt: skip
+        return bool(cur.rowcount)
+
+    def outbox(
+        self,
+        states: Sequence[str] | None = None,
+        target: str | None = None,
+        handoff_ids: Sequence[str] | None = None,
+    ) -> builtins.list[OutboxEntry]:
+        """Outbox rows, oldest first, optionally of some states, one target, some packets."""
+        sql, args = f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE 1", []
+        if states is not None:
+            sql += f" AND state IN ({', '.join('?' for _ in states)})"
+            args += list(states)
+        if target is not None:
+            sql += " AND target = ?"
+            args.append(target)
+        if handoff_ids is not None:
+            sql += f" AND handoff_id IN ({', '.join('?' for _ in handoff_ids)})"
+            args += list(handoff_ids)
+        rows = self._conn().execute(sql + " ORDER BY id", args).fetchall()
+        return [OutboxEntry(*r) for r in rows]
+
+    def outbox_entry(self, id: int) -> OutboxEntry | None:
+        """One outbox row, or None."""
+        row = (
+            self._conn()
+            .execute(f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE id = ?", (id,))
+            .fetchone()
+        )
+        return OutboxEntry(*row) if row else None
+
+    def outbox_candidates(
+        self, target: str, now: float, limit: int = 50
+    ) -> builtins.list[OutboxEntry]:
+        """Rows a worker may take: pending ones that are due, and every one in flight.
+
+        Of those in flight, the caller keeps the ones whose lease ran out or whose worker
+        died.
+        """
+        rows = (
+            self._conn()
+            .execute(
+                f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE target = ? AND "
+                "((state = 'pending' AND next_attempt_at <= ?) OR state = 'sending') "
+                "ORDER BY next_attempt_at, id LIMIT ?",
+                (target, now, limit),
+            )
+            .fetchall()
+        )
+        return [OutboxEntry(*r) for r in rows]
+
+    def outbox_next_wake(self, target: str) -> float | None:
+        """The earliest moment a row of ``target`` becomes due or its lease runs out."""
+        row = (
+            self._conn()
+            .execute(
+                "SELECT MIN(CASE state WHEN 'pending' THEN next_attempt_at ELSE lease_until END) "
+                "FROM outbox WHERE target = ? AND state IN ('pending', 'sending')",
+                (target,),
+            )
+            .fetchone()
+        )
+        return float(row[0]) if row and row[0] is not None else None
+
+    def outbox_claim(
+        self, entry: OutboxEntry, owner: str, lease_until: float
+    ) -> OutboxEntry | None:
+        """Take ``entry`` for one attempt if nobody changed it since it was read.
+
+        A compare-and-set on its state and lease owner: of several workers (threads or
+        processes) reading the same row, exactly one gets it.
+        """
+        with self._conn() as db:
+            cur = db.execute(
+                "UPDATE outbox SET state = 'sending', lease_owner = ?, lease_until = ?, "
+                "updated_at = ? WHERE id = ? AND state = ? AND lease_owner IS ? AND attempts = ?",
+                (owner, lease_until, _now_iso(), entry.id, entry.state, entry.lease_owner,
+                 entry.attempts),
+            )  # fmt: skip
+        return self.outbox_entry(entry.id) if cur.rowcount == 1 else None
+
+    def outbox_finish(
+        self,
+        id: int,
+        owner: str,
+        state: OutboxState,
+        error: str = "",
+        next_attempt_at: float | None = None,
+        timeout: float | None = None,
+    ) -> bool:
+        """Record the outcome of ``owner``'s attempt: one more attempt, the new state.
+
+        Returns False when the row was no longer leased to ``owner`` (nothing written).
+        """
+        now = _now_iso()
+        with self._conn() as db:
+            cur = db.execute(
+                "UPDATE outbox SET state = ?, attempts = attempts + 1, last_error = ?, "
+                "next_attempt_at = COALESCE(?, next_attempt_at), timeout = COALESCE(?, timeout), "
+                "lease_owner = NULL, lease_until = NULL, updated_at = ?, "
+                "delivered_at = CASE WHEN ? = 'delivered' THEN ? ELSE delivered_at END "
+                "WHERE id = ? AND state = 'sending' AND lease_owner = ?",
+                (state, error, next_attempt_at, timeout, now, state, now, id, owner),
+            )
+        return cur.rowcount == 1
+
+    def outbox_due_now(self, target: str) -> int:
+        """Make every pending row of ``target`` due now (an operator's "retry now")."""
+        with self._conn() as db:
+            cur = db.execute(
+                "UPDATE outbox SET next_attempt_at = ?, updated_at = ? "
+                "WHERE target = ? AND state = 'pending' AND next_attempt_at > ?",
+                (time.time(), _now_iso(), target, time.time()),
+            )
+        return cur.rowcount
+
+    def outbox_adopt_dead_letters(self, target: str, url: str) -> int:
+        """Move dead letters of an older version into the outbox as dead rows of ``target``.
+
+        They were kept in the ``dead_letters`` table; as outbox rows the console and the
+        CLI list and retry them like any other.
+        """
+        db = self._conn()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            rows = db.execute(
+                "SELECT id, packet, url, last_error, attempts, created_at FROM dead_letters"
+            ).fetchall()
+            moved = 0
+            for id, body, old_url, error, attempts, created in rows:
+                packet = HandoffPacket.from_json(body)
+                db.execute(
+                    "INSERT OR IGNORE INTO outbox (handoff_id, target, url, idempotency_key, "
+                    "body, state, attempts, next_attempt_at, last_error, created_at, "
+                    "updated_at) VALUES (?, ?, ?, ?, ?, 'dead', ?, ?, ?, ?, ?)",
+                    (packet.id, target, old_url or url, packet.idempotency_key, body, attempts,
+                     time.time(), error, created, _now_iso()),
+                )  # fmt: skip
+                db.execute("DELETE FROM dead_letters WHERE id = ?", (id,))
+                moved += 1
+            db.commit()
+        except BaseException:
+            db.rollback()
+            raise
+        return moved
 
 
 class MemoryDeadLetters:

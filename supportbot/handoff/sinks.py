@@ -4,8 +4,10 @@
   backoff, idempotent; what cannot be delivered is kept as a dead letter and re-sent by
   :meth:`WebhookSink.redeliver_dead_letters`.
 * :class:`CallbackSink` - calls a Python function given by the embedding application.
-* :class:`BackgroundSink` - runs another sink on a thread, so a slow helpdesk never
-  delays the customer's reply.
+* :class:`BackgroundSink` - runs another sink on a thread, in memory (lost when the
+  process ends). The composition root delivers webhooks through the durable outbox
+  instead (:class:`supportbot.handoff.outbox.Outbox`), which uses
+  :meth:`WebhookSink.post` for each attempt.
 
 :func:`deliver_packet` hands one packet to all of them without ever raising. The
 composition root (:mod:`supportbot.factory`) builds them from
@@ -153,10 +155,13 @@ class WebhookSink:
 
     def headers_for(self, packet: HandoffPacket, body: bytes) -> dict[str, str]:
         """The request headers for ``body`` (the packet's JSON)."""
+        return self._headers(packet.idempotency_key, body)
+
+    def _headers(self, idempotency_key: str, body: bytes) -> dict[str, str]:
         headers = {
             **self.extra_headers,
             "Content-Type": "application/json",
-            "Idempotency-Key": packet.idempotency_key,
+            "Idempotency-Key": idempotency_key,
             "User-Agent": "supportbot-handoff",
         }
         if self.secret:
@@ -164,12 +169,33 @@ class WebhookSink:
             headers["X-Supportbot-Signature"] = f"sha256={digest}"
         return headers
 
+    def post(
+        self, body: bytes, idempotency_key: str, timeout: float | None = None
+    ) -> tuple[bool, bool, str, float | None]:
+        """One POST of a packet's JSON, no retry (the outbox worker schedules retries).
+
+        Args:
+            body: the packet's JSON, the same bytes on every attempt.
+            idempotency_key: the packet's key, sent as ``Idempotency-Key``.
+            timeout: seconds to wait for the helpdesk (default: the sink's ``timeout``).
+
+        Returns:
+            ``(delivered, worth retrying, error, Retry-After seconds or None)``; an error
+            that starts with ``timeout`` means the helpdesk did not answer in time.
+        """
+        return self._attempt(body, self._headers(idempotency_key, body), timeout)
+
     def _attempt(
-        self, body: bytes, headers: dict[str, str]
+        self, body: bytes, headers: dict[str, str], timeout: float | None = None
     ) -> tuple[bool, bool, str, float | None]:
         """One POST: (delivered, worth retrying, error, Retry-After seconds)."""
         try:
-            response = self._http().post(self.url, content=body, headers=headers)
+            response = self._http().post(
+                self.url,
+                content=body,
+                headers=headers,
+                timeout=self.timeout if timeout is None else timeout,
+            )
         except httpx.TimeoutException as exc:
             return False, True, f"timeout ({type(exc).__name__})", None
         except httpx.TransportError as exc:
