@@ -22,6 +22,7 @@ from supportbot.errors import HandoffNotFound, InputError
 from supportbot.handoff.dispatch import Dispatcher
 from supportbot.handoff.packet import HandoffPacket, Status
 from supportbot.handoff.queue import DeadLetter, OutboxEntry, SqliteHandoffQueue
+from supportbot.safety.hygiene import check_id, check_text
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -78,7 +79,7 @@ class AgentDesk:
         Raises:
             HandoffNotFound: no hand-off has that id.
         """
-        packet = self._handoffs.get(handoff_id)
+        packet = self._handoffs.get(check_id(handoff_id, "The hand-off id"))
         if packet is None:
             raise HandoffNotFound(
                 f"No hand-off with id {handoff_id!r}; list them with desk.handoffs()."
@@ -91,7 +92,7 @@ class AgentDesk:
         The packet holds the redacted transcript up to the hand-off; this is what the
         customer wrote since, for the agent who now owns the conversation.
         """
-        turns = self._conversations.history(conversation_id)
+        turns = self._conversations.history(check_id(conversation_id))
         return turns if since is None else [t for t in turns if t.ts > since]
 
     def claim(self, handoff_id: str, agent: str) -> HandoffPacket:
@@ -107,7 +108,7 @@ class AgentDesk:
             InputError: the message is empty.
             HandoffNotFound: no hand-off has that id.
         """
-        if not isinstance(text, str) or not text.strip():
+        if not check_text(text, "The agent's reply").strip():
             raise InputError("The agent's reply is empty; write a message to send.")
         packet = self.handoff(handoff_id)
         self._conversations.append(
@@ -167,7 +168,7 @@ class AgentDesk:
 
     @staticmethod
     def _agent(agent: str) -> str:
-        if not isinstance(agent, str) or not agent.strip():
+        if not check_text(agent, "The agent's name").strip():
             raise InputError("The agent's name is empty; say who is acting on the hand-off.")
         return agent.strip()
 

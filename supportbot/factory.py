@@ -293,7 +293,13 @@ def build(
     bot = SupportBot(
         settings=settings,
         embedder=embedder,
-        retriever=HybridRetriever(embedder, store, candidates=r.candidates, rrf_k=r.rrf_k),
+        retriever=HybridRetriever(
+            embedder,
+            store,
+            candidates=r.candidates,
+            rrf_k=r.rrf_k,
+            calibrated=settings.calibration.enabled,
+        ),
         generator=generator or build_generator(settings),
         verifier=AnswerVerifier(embedder, v.min_overlap, v.min_similarity),
         policy=EscalationPolicy(settings.escalation, settings.product),
