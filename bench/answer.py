@@ -38,7 +38,7 @@ from ingest.pipeline import run_ingest  # noqa: E402
 from supportbot.bot import SupportBot  # noqa: E402
 from supportbot.config import Settings  # noqa: E402
 from supportbot.conversation import Turn  # noqa: E402
-from supportbot.factory import build_bot  # noqa: E402
+from supportbot.factory import build  # noqa: E402
 from supportbot.prompt import STOP, build_prompt  # noqa: E402
 from supportbot.verify import critical_tokens, split_sentences  # noqa: E402
 
@@ -90,7 +90,7 @@ def main() -> None:
     if args.no_verify:
         overrides["verify"] = {"enabled": False}
     settings = Settings(data_dir=Path(tempfile.mkdtemp(prefix="bench-ans-")), **overrides)
-    bot = build_bot(settings)
+    bot = build(settings).bot
     run_ingest([KB_DOCS], settings, embedder=bot._embedder)
     questions = [q for q in load_questions(QUESTIONS) if q.answerable]
     if args.limit:

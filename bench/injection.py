@@ -52,7 +52,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from supportbot.bot import SupportBot
-    from supportbot.factory import build_bot
+    from supportbot.factory import build
     from supportbot.prompt import INSTRUCTIONS
     from supportbot.safety.guard import config_values
 
@@ -67,7 +67,7 @@ def main() -> None:
     t0 = time.perf_counter()
     ingest_cases(cases, settings, extra=[] if args.no_kb else [KB_DOCS])
     t_ingest = time.perf_counter() - t0
-    bot: SupportBot = build_bot(settings)
+    bot: SupportBot = build(settings).bot
 
     Row = tuple[AttackCase, Verdict, bool]
     rows: dict[tuple[str, str], list[Row]] = collections.defaultdict(list)

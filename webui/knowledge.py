@@ -24,6 +24,7 @@ import streamlit as st
 
 from ingest.load import SUPPORTED_SUFFIXES
 from ingest.pipeline import FileResult, IngestReport, Progress, run_ingest
+from ingest.quarantine import list_quarantined, release
 from ingest.remove import remove_document
 from supportbot.config import Settings
 from supportbot.errors import IngestError
@@ -273,7 +274,7 @@ def _documents(kb: Services, who: Identity) -> None:
             note = ""
             root = files[source].root  # the folder it was ingested from
             uploads = uploads_dir(kb).resolve()
-            upload = uploads / source
+            upload = uploads / (files[source].rel or source)  # its path in the folder
             if root and Path(root).resolve() == uploads and inside(upload, [uploads]):
                 upload.unlink(missing_ok=True)
             else:
@@ -303,6 +304,26 @@ def _search(kb: Services) -> None:
             page = f", page {c.page}" if c.page else ""
             st.markdown(md(f"**{hit.score:.2f}** · {label} ({c.source}{page})"))
             st.markdown("> " + md(c.text[:600]).replace("\n", "\n> "))
+
+
+def _quarantine(kb: Services, who: Identity) -> None:
+    """Passages held back at ingest because they address the assistant; an admin may release."""
+    held = list_quarantined(kb.settings, kb.store)
+    if not held:
+        st.caption("No passage is quarantined.")
+        return
+    st.caption(
+        f"{len(held)} passage(s) address the assistant (a persona, a mode, rules for its "
+        "answers) and are never used in answers. Release one only after reading it."
+    )
+    for item in held:
+        with st.expander(md(f"{item.where}: {item.reason}")):
+            st.markdown("> " + md(item.text[:1500]).replace("\n", "\n> "))
+            if st.button("Release", key=f"release-{item.chunk_id}"):
+                with friendly_errors("releasing the passage"):
+                    release(kb.settings, kb.store, item.chunk_id)
+                    audit_log().record(who.name, "release", item.chunk_id, item.source)
+                    st.rerun()
 
 
 def _audit_entries() -> None:
@@ -338,11 +359,15 @@ def knowledge_page() -> None:
     kb = get_services()
     if kb is None:
         return
-    add, docs, search, log = st.tabs(["Add documents", "Documents", "Search", "Audit log"])
+    add, docs, held, search, log = st.tabs(
+        ["Add documents", "Documents", "Quarantined", "Search", "Audit log"]
+    )
     with add:
         _add_documents(kb, who)
     with docs:
         _documents(kb, who)
+    with held:
+        _quarantine(kb, who)
     with search:
         _search(kb)
     with log:
