@@ -139,7 +139,9 @@ def info(config: ConfigOption = None) -> None:
 
     stored = store.get_meta(META_KEY)
     relevance = RelevanceModel.from_json(stored) if stored else None
-    if relevance is None:
+    if not settings.calibration.enabled:
+        console.print("relevance model: off ([calibration] enabled = false): generic score")
+    elif relevance is None:
         console.print(
             "relevance model: none fitted (generic threshold); run `supportbot calibrate`"
         )
