@@ -116,7 +116,7 @@ from pathlib import Path
 out = {"modules_before": sorted(m for m in ("chromadb", "torch", "transformers",
        "sentence_transformers", "huggingface_hub", "llama_cpp", "streamlit") if m in sys.modules)}
 from ingest import run_ingest
-from supportbot import SupportBot
+from supportbot import build
 from supportbot.config import Settings
 
 data = Path(os.environ["SUPPORTBOT_DATA_DIR"])
@@ -124,14 +124,15 @@ settings = Settings()  # the defaults: MiniLM, Chroma on disk, Gemma 3 270M, SQL
 report = run_ingest([os.environ["KB_DOCS"]], settings)
 out["ingest"] = {"ok": report.ok, "added": report.count("added"),
                  "embedded": report.chunks_embedded}
-bot = SupportBot.from_settings(settings)
+services = build(settings)
+bot = services.bot
 answer = bot.ask("how do I set up ethernet backhaul between my router and satellite?")
 out["answer"] = {"mode": answer.mode, "raw": answer.trace.raw_answer,
                  "citations": len(answer.citations)}
 human = bot.ask("this is useless, I want to talk to a real person now", conversation_id="c2")
 out["handoff"] = {"mode": human.mode, "id": human.handoff_id,
-                  "queued": [p.id for p in bot.handoffs(status="open")]}
-out["chroma_telemetry"] = bot._retriever.store.client.get_settings().anonymized_telemetry
+                  "queued": [p.id for p in services.desk.handoffs(status="open")]}
+out["chroma_telemetry"] = services.store.client.get_settings().anonymized_telemetry
 out["env"] = {v: os.environ.get(v) for v in os.environ["CHECK_VARS"].split(",")}
 
 if os.environ.get("APP_FILE"):
