@@ -307,7 +307,13 @@ def test_agent_gets_the_console_but_not_the_knowledge_base(web: AccountStore) ->
 
 def test_admin_gets_the_knowledge_base_and_the_audit_log(web: AccountStore) -> None:
     at = sign_in(page("knowledge").run(), "maria")
-    assert [t.label for t in at.tabs] == ["Add documents", "Documents", "Search", "Audit log"]
+    assert [t.label for t in at.tabs] == [
+        "Add documents",
+        "Documents",
+        "Quarantined",
+        "Search",
+        "Audit log",
+    ]
     log = next(d.value for d in at.dataframe if "what" in d.value.columns)
     assert list(log["what"])[:1] == ["sign_in"] and list(log["who"])[:1] == ["maria"]
 
