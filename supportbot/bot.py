@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Generator as Generator_
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from supportbot.config import Settings
@@ -506,6 +507,16 @@ class SupportBot:
         if leaked:
             removed = [*removed, *leaked]
             numbers = [n for n in numbers if f"[{n}]" in answer]
+        # What every draft from the model's text shares, whichever form it ends in.
+        written = partial(
+            _Draft,
+            first_token=first,
+            raw=raw,
+            removed=removed,
+            dropped=dropped,
+            notices=notices,
+            tokens=len(pieces),
+        )
         if answer:
             if 1 not in numbers and self.settings.verify.quote_best:
                 # The model skipped the best passage: add its most relevant sentence.
@@ -514,35 +525,17 @@ class SupportBot:
                 )
                 answer = f"{answer} {quote.rstrip('.')} [1]."
                 numbers = [1, *numbers]
-            return _Draft(
+            return written(
                 "generated",
                 answer,
                 [_citation(n, used[n - 1]) for n in numbers],
                 retrieval.top_score * share,
                 share,
-                first,
-                raw,
-                removed,
-                dropped,
-                notices,
-                len(pieces),
             )
         best = used[0]
         quote = best_sentences(self._embedder.embed_query(text), best, self._embedder)
         answer = f'From "{_citation(1, best).label}": {quote.rstrip(".")} [1].'
-        return _Draft(
-            "extract",
-            answer,
-            [_citation(1, best)],
-            best.score * 0.5,
-            share,
-            first,
-            raw,
-            removed,
-            dropped,
-            notices,
-            len(pieces),
-        )
+        return written("extract", answer, [_citation(1, best)], best.score * 0.5, share)
 
     # -- hand-off ----------------------------------------------------------------------
 
