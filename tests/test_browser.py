@@ -332,5 +332,11 @@ def test_console_and_kb_need_a_sign_in(server: str, browsers: list[Any], data_di
     assert not driver.find_elements(By.CSS_SELECTOR, "input[type='password']")
 
     driver.find_element(By.XPATH, "//button[contains(normalize-space(), 'Sign out')]").click()
-    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "input[type='password']"))
-    assert HANDOFF_MARKER not in _body(driver)
+    # Signed out: the sign-in form comes back and the hand-off goes (the page re-renders in
+    # steps, so wait for both rather than reading it mid-way).
+    wait.until(
+        lambda d: (
+            d.find_elements(By.CSS_SELECTOR, "input[type='password']")
+            and HANDOFF_MARKER not in _body(d)
+        )
+    )
