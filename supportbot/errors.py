@@ -7,6 +7,7 @@ into messages, the Python API raises them, so a helpdesk integrator needs one
     SupportBotError
     ├── ConfigError                 invalid or missing settings
     ├── ModelError                  a model cannot be found or loaded
+    │   └── ModelPackError          a model pack cannot be downloaded, assembled or verified
     ├── StoreError                  the vector store cannot be opened or written
     │   ├── EmbeddingMismatchError  the index was built with another embedding model
     │   └── StoreLockedError        another ingest run holds the store
@@ -34,6 +35,7 @@ __all__ = [
     "IngestError",
     "InputError",
     "ModelError",
+    "ModelPackError",
     "RateLimited",
     "SignInRefused",
     "StoreError",
@@ -52,6 +54,14 @@ class ConfigError(SupportBotError):
 
 class ModelError(SupportBotError):
     """A model (embedder or language model) cannot be found or loaded."""
+
+
+class ModelPackError(ModelError):
+    """A model pack cannot be downloaded, assembled or verified (``supportbot models``).
+
+    Nothing half-written is left behind: a pack that does not hash to its pinned SHA-256
+    is deleted, and an installed pack is only replaced by one that does.
+    """
 
 
 class StoreError(SupportBotError):

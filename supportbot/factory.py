@@ -76,15 +76,31 @@ def build_store(settings: Settings) -> ChromaStore:
 
 
 def build_generator(settings: Settings) -> Generator:
-    """The answering model named by ``settings.llm.backend``."""
+    """The answering model named by ``settings.llm.backend`` (and ``llm.model``, a pack).
+
+    Raises:
+        ConfigError: a pack is named that is not installed (or changed since it was
+            verified), or 'openai' without a URL.
+    """
     llm = settings.llm
     match llm.backend:
         case "llama-cpp":
+            path, n_ctx, style = llm.model_path, llm.n_ctx, llm.prompt_style
+            if path is None and llm.model != "default":
+                from supportbot.models import get_pack, resolve_pack
+
+                # A pack: its verified file, its prompt style and (unless set) its context.
+                pack = get_pack(llm.model)
+                path = resolve_pack(pack, settings.models_path)
+                if style == "auto":
+                    style = "chat" if pack.chat else "completion"
+                if "n_ctx" not in llm.model_fields_set:
+                    n_ctx = pack.n_ctx
             return LlamaCppGenerator(
-                llm.model_path,
-                n_ctx=llm.n_ctx,
+                path,
+                n_ctx=n_ctx,
                 n_threads=llm.n_threads,
-                style=llm.prompt_style,
+                style=style,
                 temperature=llm.temperature,
                 repeat_penalty=llm.repeat_penalty,
             )
