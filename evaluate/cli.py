@@ -17,9 +17,32 @@ from rich.table import Table
 
 from supportbot.cli import ConfigOption, console, err_console, fail, settings_from
 from supportbot.config import Settings
-from supportbot.errors import SupportBotError
+from supportbot.errors import ConfigError, SupportBotError
 
 __all__ = ["register"]
+
+
+def _model(settings: Settings, model: str) -> tuple[str, dict[str, Any]]:
+    """The label and ``llm`` fields of one ``--model``: 'default', a pack name or a GGUF.
+
+    A pack must be installed and verified now, so a missing one stops the run before the
+    first model has spent its time.
+    """
+    from supportbot.models import get_pack, resolve_pack
+
+    if model == "default":
+        return "default", {"model_path": None, "model": "default"}
+    path = Path(model).expanduser()
+    if path.suffix.lower() == ".gguf" or path.exists():
+        if not path.is_file():
+            fail(SupportBotError(f"--model {model}: no such GGUF file."))
+        return path.name, {"model_path": path, "model": "default"}
+    try:
+        pack = get_pack(model)
+        resolve_pack(pack, settings.models_path)
+    except ConfigError as exc:
+        fail(SupportBotError(f"--model {model}: {exc}"))
+    return pack.name, {"model_path": None, "model": pack.name}
 
 
 def _configs(
@@ -34,14 +57,8 @@ def _configs(
             llm: dict[str, Any] = {}
             parts: list[str] = []
             if model is not None:
-                if model == "default":
-                    llm["model_path"] = None
-                else:
-                    path = Path(model).expanduser()
-                    if not path.is_file():
-                        fail(SupportBotError(f"--model {model}: no such GGUF file."))
-                    llm["model_path"] = path
-                parts.append("default" if model == "default" else Path(model).name)
+                name, llm = _model(settings, model)
+                parts.append(name)
             if budget is not None:
                 llm["context_tokens"] = budget
                 parts.append(f"ctx={budget}")
@@ -96,6 +113,20 @@ def _print_eval(reports: list[Any], out: Console) -> None:
         row("citation precision", lambda r: r.citation_precision)
         row("unsupported-sentence rate", lambda r: r.unsupported_rate)
         row("escalate-labelled handled", lambda r: r.escalate_handled)
+        if any(r.answer_scored for r in reports):
+            row(
+                "token F1 vs answer_text (answered)",
+                lambda r: _with_ci(r.answer_f1, r.answer_f1_ci),
+            )
+            row("token recall vs answer_text (answered)", lambda r: r.answer_recall)
+            row("token F1 (all; no answer = 0)", lambda r: r.answer_f1_all)
+            row(
+                "  answered / with answer_text",
+                lambda r: f"{r.answer_scored_answered} / {r.answer_scored}",
+            )
+        row("unsupported sentences (removed)", lambda r: r.unsupported_sentences)
+        row("no answer (refused)", lambda r: r.refusals)
+        row("handed over", lambda r: r.handoffs)
     for key in ("precision", "recall", "f1", "false_escalation_rate"):
         row(f"escalation {key}", lambda r, key=key: r.escalation.get(key))
     if any(r.scope for r in reports):
@@ -112,7 +143,7 @@ def _print_eval(reports: list[Any], out: Console) -> None:
         row("total p50 (s)", lambda r: r.total_p50)
         row("total p95 (s)", lambda r: r.total_p95)
         row("tokens/s", lambda r: r.tokens_per_s)
-    row("peak memory (MB)", lambda r: r.peak_memory_mb)
+    row("peak resident memory (MB)", lambda r: r.peak_memory_mb)
     row("wall time (s)", lambda r: r.wall_seconds)
     row("modes", lambda r: ", ".join(f"{k}={v}" for k, v in r.modes.items()))
     out.print(table)
@@ -155,6 +186,16 @@ def _advance(bar: Any, task: Any, _question: object) -> None:
     bar.advance(task)
 
 
+def _free_models() -> None:
+    """Unload the model just measured before the next one loads (bounded memory)."""
+    import gc
+
+    from supportbot.generate import unload_models
+
+    unload_models()
+    gc.collect()
+
+
 def eval_(
     questions: Annotated[Path, typer.Argument(help="Labelled question set (JSON lines).")],
     kb: Annotated[
@@ -165,7 +206,8 @@ def eval_(
         list[str] | None,
         typer.Option(
             "--model",
-            help="GGUF file to compare ('default': the packaged model); repeat for several.",
+            help="Model to compare: 'default', a model pack (supportbot models list) or a "
+            "GGUF file; repeat for several, run one at a time.",
         ),
     ] = None,
     context_tokens: Annotated[
@@ -179,7 +221,12 @@ def eval_(
         str | None, typer.Option("--json", help="Write the full report as JSON here ('-': stdout).")
     ] = None,
     plot: Annotated[
-        Path | None, typer.Option("--plot", help="PNG scatter of accuracy vs p50 latency.")
+        Path | None,
+        typer.Option(
+            "--plot",
+            help="PNG of the configurations side by side (default with --json and several "
+            "configurations: next to the JSON report).",
+        ),
     ] = None,
     min_recall5: Annotated[float | None, typer.Option("--min-recall5")] = None,
     min_accuracy: Annotated[float | None, typer.Option("--min-accuracy")] = None,
@@ -244,6 +291,8 @@ def eval_(
                         label=label,
                     )
                 )
+                if len(configs) > 1:
+                    _free_models()  # one model in memory at a time
     except SupportBotError as exc:
         fail(exc)
     _print_eval(reports, out)
@@ -251,6 +300,8 @@ def eval_(
         "questions_file": str(questions),
         "configs": [r.to_dict() for r in reports],
     }
+    if plot is None and json_out and not to_stdout and len(reports) > 1:
+        plot = Path(json_out).with_suffix(".png")
     if json_out:
         text = json.dumps(payload, indent=2)
         if to_stdout:

@@ -8,7 +8,8 @@ One JSON object per line::
               {"source": "faq.yaml", "question": "What does a solid amber light mean?"}],
      "facts": ["solid amber"],          # strings a correct answer contains
      "decision": "answer",              # answer | clarify | escalate
-     "reasons": []}                     # expected escalation reason codes
+     "reasons": [],                     # expected escalation reason codes
+     "answer_text": "..."}              # optional: a reference answer (token F1, recall)
 
 A retrieved chunk matches a gold entry when the source is the same and the section
 (innermost heading) or the FAQ question is the same.
@@ -67,6 +68,7 @@ class EvalQuestion(BaseModel):
     facts: list[str] = Field(default_factory=list)
     decision: Literal["answer", "clarify", "escalate"] = "answer"
     reasons: list[str] = Field(default_factory=list)
+    answer_text: str | None = None  # a reference answer: scored by token overlap
 
     @property
     def answerable(self) -> bool:

@@ -14,8 +14,13 @@ report covers:
   and, on questions labelled ``escalate``, the share the bot escalated or refused;
 * escalation: precision/recall/F1 of "escalate" overall and per reason code, and the
   confusion of the labelled decision (answer/clarify/escalate) against what the bot did;
-* latency: time to first token and total (p50/p95), generation throughput and peak
-  memory of the process.
+* answer overlap: when a question has an ``answer_text``, token F1 and recall of the
+  answer against it (:func:`evaluate.stats.token_scores`) over the questions the bot
+  answered, and F1 over all of them with a non-answer scoring 0; how many sentences the
+  verifier removed, how many questions got no answer, how many were handed over;
+* latency: time to first token and total (p50/p95), generation throughput and the peak
+  resident memory of the process while this configuration ran (sampled, so models
+  measured in turn in one process each get their own figure).
 
 With ``retrieval_only`` nothing is generated: the retriever and
 :meth:`SupportBot.plan` (the step :meth:`SupportBot.stream` runs first) decide without
@@ -30,6 +35,7 @@ from __future__ import annotations
 
 import resource
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -38,7 +44,7 @@ from functools import partial
 from typing import Any
 
 from evaluate.questions import EvalQuestion, first_gold_rank, score_retrieval
-from evaluate.stats import auroc, bootstrap_ci, wilson
+from evaluate.stats import auroc, bootstrap_ci, token_scores, wilson
 from supportbot.config import Settings
 from supportbot.conversation import Turn
 from supportbot.escalation import Reason
@@ -49,6 +55,8 @@ DECISIONS = ("answer", "clarify", "escalate")
 #: Reasons that need an answer to fire (absent from a retrieval-only run).
 ANSWER_STAGE_REASONS = (Reason.UNSUPPORTED_ANSWER.value, Reason.LOW_CONFIDENCE.value)
 RECALL_KS = (1, 5, 10)
+#: Reply modes that give the customer an answer (the others: none, clarify, handoff).
+ANSWERED_MODES = ("faq", "generated", "extract")
 
 
 def percentile(values: Sequence[float], p: float) -> float | None:
@@ -78,6 +86,57 @@ def peak_memory_mb() -> float:
     """Peak resident memory of this process so far, in MB (``ru_maxrss``)."""
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return round(rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024, 1)
+
+
+def resident_memory_mb() -> float | None:
+    """Resident memory of this process now, in MB (Linux ``/proc``; None elsewhere)."""
+    try:
+        with open("/proc/self/statm") as fh:
+            pages = int(fh.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pages * resource.getpagesize() / (1024 * 1024)
+
+
+class PeakMemory:
+    """The highest resident memory seen while a block runs, sampled every ``interval`` s.
+
+    ``ru_maxrss`` only ever grows, so after a large model it would be the figure of
+    every later one too; sampling gives each configuration its own peak. Falls back to
+    ``ru_maxrss`` where resident memory cannot be read.
+
+    Example:
+        >>> with PeakMemory() as peak:
+        ...     run_questions()
+        >>> peak.mb
+    """
+
+    def __init__(self, interval: float = 0.05) -> None:
+        self.interval = interval
+        self._peak: float | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True, name="peak-memory")
+
+    def _sample(self) -> None:
+        while True:
+            now = resident_memory_mb()
+            if now is not None and (self._peak is None or now > self._peak):
+                self._peak = now
+            if self._stop.wait(self.interval):
+                return
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def mb(self) -> float:
+        """Peak resident memory in MB (``ru_maxrss`` when it could not be sampled)."""
+        return round(self._peak, 1) if self._peak is not None else peak_memory_mb()
 
 
 def prf(tp: int, fp: int, fn: int) -> dict[str, float | int | None]:
@@ -125,6 +184,10 @@ class QuestionResult:
     tokens: int = 0
     generation_seconds: float = 0.0
     relevance: float | None = None  # the calibrated relevance of the best passage
+    answer: str = ""  # what the customer was shown
+    has_reference: bool = False  # labelled answer with an answer_text to score against
+    answer_f1: float | None = None  # token F1 against answer_text (None: not answered)
+    answer_recall: float | None = None
 
 
 @dataclass
@@ -147,6 +210,15 @@ class EvalReport:
     citation_precision: float | None = None
     unsupported_rate: float | None = None
     escalate_handled: float | None = None  # labelled escalate -> escalated or refused
+    answer_f1: float | None = None  # mean token F1, answered questions with answer_text
+    answer_f1_ci: tuple[float, float] | None = None
+    answer_recall: float | None = None
+    answer_f1_all: float | None = None  # every question with answer_text, no answer = 0
+    answer_scored: int = 0  # questions with answer_text (answered or not)
+    answer_scored_answered: int = 0
+    unsupported_sentences: int = 0  # sentences the verifier removed (reply.trace.removed)
+    refusals: int = 0  # replies with no answer (mode "none")
+    handoffs: int = 0  # replies that handed the conversation over (mode "handoff")
     escalation: dict[str, float | int | None] = field(default_factory=dict)
     per_reason: dict[str, dict[str, float | int | None]] = field(default_factory=dict)
     confusion: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -156,7 +228,7 @@ class EvalReport:
     total_p50: float | None = None
     total_p95: float | None = None
     tokens_per_s: float | None = None
-    peak_memory_mb: float = 0.0
+    peak_memory_mb: float = 0.0  # resident memory while this configuration ran
     wall_seconds: float = 0.0
     rows: list[QuestionResult] = field(default_factory=list)
 
@@ -207,12 +279,26 @@ def evaluate(
     Raises:
         SupportBotError: the bot could not be built or the index is empty.
     """
+    with PeakMemory() as peak:
+        report = _run(questions, settings, retrieval_only, progress, label)
+    report.peak_memory_mb = peak.mb
+    return report
+
+
+def _run(
+    questions: Sequence[EvalQuestion],
+    settings: Settings,
+    retrieval_only: bool,
+    progress: Callable[[EvalQuestion], None] | None,
+    label: str | None,
+) -> EvalReport:
     from supportbot.bot import SupportBot
 
     started = time.perf_counter()
     bot = SupportBot.from_settings(settings)
     run = uuid.uuid4().hex[:8]
-    model = str(settings.llm.model_path) if settings.llm.model_path else "default"
+    llm = settings.llm
+    model = str(llm.model_path) if llm.model_path else llm.model
     report = EvalReport(
         label=label or f"{model} ctx={settings.llm.context_tokens}",
         questions=len(questions),
@@ -241,6 +327,7 @@ def evaluate(
             bot.restore(conv, history)
             reply = bot.ask(q.question, conversation_id=conv)
             row.mode = reply.mode
+            row.answer = reply.answer
             row.actual = actual_decision(reply.mode)
             row.reasons = [r.value for r in reply.escalation.reasons] if reply.escalation else []
             hits10 = bot.search(reply.trace.retrieval_query, k=k).hits
@@ -248,6 +335,11 @@ def evaluate(
             row.relevance = max((h.score for h in used), default=0.0)
             if q.facts and q.decision == "answer":
                 row.correct = has_facts(reply.answer, q)
+            if q.answer_text and q.decision == "answer":
+                row.has_reference = True
+                if reply.mode in ANSWERED_MODES:
+                    overlap = token_scores(reply.answer, q.answer_text)
+                    row.answer_f1, row.answer_recall = overlap.f1, overlap.recall
             if q.decision == "answer":
                 row.citations = len(reply.citations)
                 row.good_citations = sum(
@@ -306,6 +398,18 @@ def _summarise(
     if labelled:
         handled = sum(1 for r in labelled if r.actual == "escalate" or r.mode == "none")
         report.escalate_handled = _r(handled / len(labelled))
+    referenced = [r for r in rows if r.has_reference]
+    answered = [r for r in referenced if r.answer_f1 is not None]
+    report.answer_scored, report.answer_scored_answered = len(referenced), len(answered)
+    if answered:
+        report.answer_f1 = _r(_mean_f1(answered))
+        report.answer_f1_ci = bootstrap_ci(answered, _mean_f1)
+        report.answer_recall = _r(sum(r.answer_recall or 0.0 for r in answered) / len(answered))
+    if referenced:
+        report.answer_f1_all = _r(sum(r.answer_f1 or 0.0 for r in referenced) / len(referenced))
+    report.unsupported_sentences = sum(r.removed for r in rows)
+    report.refusals = sum(1 for r in rows if r.mode == "none")
+    report.handoffs = sum(1 for r in rows if r.mode == "handoff")
 
     tp = sum(1 for r in rows if r.expected == "escalate" and r.actual == "escalate")
     fp = sum(1 for r in rows if r.expected != "escalate" and r.actual == "escalate")
@@ -343,6 +447,10 @@ def _summarise(
         if gen_seconds > 0:
             report.tokens_per_s = _r(sum(r.tokens for r in rows) / gen_seconds, 2)
     report.peak_memory_mb = peak_memory_mb()
+
+
+def _mean_f1(rows: Sequence[QuestionResult]) -> float | None:
+    return sum(r.answer_f1 or 0.0 for r in rows) / len(rows) if rows else None
 
 
 def _recall_at(rows: Sequence[QuestionResult], k: int) -> float | None:
@@ -425,32 +533,74 @@ def check_thresholds(reports: Sequence[EvalReport], limits: dict[str, float | No
 
 
 def plot_reports(reports: Sequence[EvalReport], path: str) -> None:
-    """PNG scatter of accuracy against p50 total latency, one labelled point per config.
+    """PNG of the configurations side by side: quality, latency, failures, memory.
+
+    Four panels of grouped bars, one colour per configuration: answer quality (token F1
+    and recall against ``answer_text``, expected-facts accuracy), time to first token and
+    total (p50/p95), sentences removed / no answer / handed over, and peak memory.
 
     Raises:
-        ValueError: no report has both figures (e.g. a retrieval-only run).
+        ValueError: no report has latency figures (e.g. a retrieval-only run).
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    points = [
-        (r.total_p50, r.accuracy, r.label)
-        for r in reports
-        if r.total_p50 is not None and r.accuracy is not None
+    shown = [r for r in reports if r.total_p50 is not None]
+    if not shown:
+        raise ValueError("nothing to plot: no configuration has answers and latency figures")
+    panels: list[tuple[str, list[tuple[str, Callable[[EvalReport], float | None]]]]] = [
+        (
+            "answer quality (0-1)",
+            [
+                ("token F1\n(answered)", lambda r: r.answer_f1),
+                ("token recall\n(answered)", lambda r: r.answer_recall),
+                ("token F1\n(all)", lambda r: r.answer_f1_all),
+                ("facts\naccuracy", lambda r: r.accuracy),
+            ],
+        ),
+        (
+            "latency (s)",
+            [
+                ("first token\np50", lambda r: r.ttft_p50),
+                ("first token\np95", lambda r: r.ttft_p95),
+                ("total\np50", lambda r: r.total_p50),
+                ("total\np95", lambda r: r.total_p95),
+            ],
+        ),
+        (
+            "per question set (count)",
+            [
+                ("unsupported\nsentences", lambda r: r.unsupported_sentences),
+                ("no answer", lambda r: r.refusals),
+                ("handed over", lambda r: r.handoffs),
+            ],
+        ),
+        ("peak memory (MB)", [("resident", lambda r: r.peak_memory_mb)]),
     ]
-    if not points:
-        raise ValueError("nothing to plot: no configuration has both accuracy and latency")
-    fig, ax = plt.subplots(figsize=(6, 4.5))
-    for x, y, name in points:
-        ax.scatter([x], [y])
-        ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
-    ax.set_xlabel("p50 total latency (s)")
-    ax.set_ylabel("expected-facts accuracy")
-    ax.set_ylim(-0.05, 1.05)
-    ax.set_title("supportbot eval: accuracy vs latency")
-    ax.grid(True, alpha=0.3)
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7.5))
+    width = 0.8 / len(shown)
+    for ax, (title, metrics) in zip(axes.flat, panels, strict=True):
+        for i, report in enumerate(shown):
+            xs = [m + (i - (len(shown) - 1) / 2) * width for m in range(len(metrics))]
+            values = [get(report) for _, get in metrics]
+            heights = [0.0 if v is None else float(v) for v in values]
+            bars = ax.bar(xs, heights, width, label=report.label)
+            for bar, v in zip(bars, values, strict=True):
+                text = "-" if v is None else (f"{v:.2f}" if isinstance(v, float) else str(v))
+                ax.annotate(
+                    text,
+                    (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                    ha="center",
+                    va="bottom",
+                    fontsize=7,
+                )
+        ax.set_xticks(range(len(metrics)), [name for name, _ in metrics], fontsize=8)
+        ax.set_title(title, fontsize=10)
+        ax.grid(True, axis="y", alpha=0.3)
+    axes.flat[0].legend(fontsize=8)
+    fig.suptitle(f"supportbot eval: {len(shown)} configuration(s), {shown[0].questions} questions")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

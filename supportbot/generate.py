@@ -171,6 +171,21 @@ def load_llama(path: Path, n_ctx: int, n_threads: int) -> Any:
         return model
 
 
+def unload_models() -> None:
+    """Free every GGUF this process has loaded; the next use loads it again.
+
+    For tools that measure several models in turn in one process (``supportbot eval
+    --model A --model B``): without it each model stays cached for the process's life.
+    """
+    with _MODELS_LOCK:
+        models = list(_MODELS.values())
+        _MODELS.clear()
+    for model in models:
+        close = getattr(model, "close", None)
+        if close is not None:
+            close()
+
+
 class LlamaCppGenerator:
     """A local GGUF model run by llama-cpp-python, loaded lazily and shared per process.
 
