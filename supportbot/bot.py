@@ -47,8 +47,9 @@ from supportbot.safety.hygiene import (
     neutralise_instructions,
 )
 from supportbot.safety.ratelimit import RateLimiter
+from supportbot.span import Selection, SpanSelector
 from supportbot.types import AnswerMode, Citation, Hit, Removed, Reply, Timings, Trace
-from supportbot.verify import AnswerVerifier, best_sentences
+from supportbot.verify import AnswerVerifier
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -64,10 +65,16 @@ def _suppressed(history: list[Turn]) -> frozenset[Reason]:
     return frozenset()
 
 
-def _citation(n: int, hit: Hit) -> Citation:
+SECTION_CHARS = 6000
+"""Most characters of a section a citation carries for "see the whole section"."""
+
+
+def _citation(n: int, hit: Hit, section: str = "") -> Citation:
     c = hit.chunk
     text = neutralise_instructions(c.text)
     snippet = text if len(text) <= 300 else text[:297].rsplit(" ", 1)[0] + "..."
+    if len(section) > SECTION_CHARS:
+        section = section[: SECTION_CHARS - 3].rsplit(" ", 1)[0] + "..."
     return Citation(
         n=n,
         source=c.source,
@@ -77,7 +84,16 @@ def _citation(n: int, hit: Hit) -> Citation:
         snippet=snippet,
         score=round(hit.score, 4),
         chunk_id=c.id,
+        section=section,
     )
+
+
+def _covers(answer: str, span: str) -> bool:
+    """True when the answer already holds most of the span's words (no need to quote it)."""
+    from supportbot.keyword import tokenize
+
+    words = set(tokenize(span))
+    return not words or len(words & set(tokenize(answer))) >= 0.8 * len(words)
 
 
 @dataclass(frozen=True)
@@ -149,6 +165,7 @@ class SupportBot:
         settings: Settings,
         embedder: Embedder,
         retriever: HybridRetriever,
+        selector: SpanSelector,
         generator: Generator,
         verifier: AnswerVerifier,
         policy: EscalationPolicy,
@@ -160,6 +177,7 @@ class SupportBot:
         self.settings = settings
         self._embedder = embedder
         self._retriever = retriever
+        self._selector = selector
         self._generator = generator
         self._verifier = verifier
         self._policy = policy
@@ -327,14 +345,15 @@ class SupportBot:
         query = retrieval_query(text, history)
         retrieval = self._retriever.retrieve(query, k=k or self.settings.retrieval.top_k)
         seconds = time.perf_counter() - started
-        screening = self._policy.screen(text, history, _suppressed(history))
+        faq = self._faq_answer(retrieval)
+        # A curated answer to this very question is relevance enough: an agent's answer,
+        # matched by its customers' wordings, may score under the passage floor.
+        found = frozenset({Reason.NO_RELEVANT_CONTEXT}) if faq is not None else frozenset()
+        screening = self._policy.screen(text, history, _suppressed(history) | found)
         decision = self._policy.review(
             screening, top_score=retrieval.top_score, floor=retrieval.floor
         )
-        return Plan(
-            text, notices, history, query, retrieval, self._faq_answer(retrieval), screening,
-            decision, seconds,
-        )  # fmt: skip
+        return Plan(text, notices, history, query, retrieval, faq, screening, decision, seconds)
 
     def _review(self, plan: Plan, draft: _Draft) -> Decision:
         """Step 4: the plan's message signals plus what the answer says about itself."""
@@ -409,6 +428,7 @@ class SupportBot:
                     "source": c.source,
                     "page": c.page,
                     "snippet": c.snippet,
+                    "section": c.section,
                 }
                 for c in reply.citations
             ],
@@ -450,13 +470,17 @@ class SupportBot:
             yield no_answer
             return _Draft("none", no_answer, [], 0.0, 0.0, time.perf_counter() - started)
         llm = self.settings.llm
+        # Select, then write: the model reads only the span that answers (complete
+        # sentences, lists whole), and is verified against it (supportbot/span.py).
+        spans = self._selector.select(text, retrieval.hits)[:1]
         prompt, used = build_prompt(
             text,
-            retrieval.hits,
+            [s.as_hit() for s in spans] or retrieval.hits,
             self._generator.count_tokens,
             llm.context_tokens,
             [(t.role, t.text) for t in history],
         )
+        sections = [s.section for s in spans] + [""] * len(used)
         pieces: list[str] = []
         first: float | None = None
         notices: list[str] = []
@@ -497,7 +521,7 @@ class SupportBot:
         removed: list[Removed] = []
         dropped: list[int] = []
         if self.settings.verify.enabled:
-            check = self._verifier.verify(raw, used)
+            check = self._verifier.verify(raw, used, question=text)
             removed, dropped = check.removed, check.dropped_citations
             answer, numbers, share = check.text, check.cited, check.supported_share
         else:
@@ -518,24 +542,32 @@ class SupportBot:
             tokens=len(pieces),
         )
         if answer:
-            if 1 not in numbers and self.settings.verify.quote_best:
-                # The model skipped the best passage: add its most relevant sentence.
-                quote = best_sentences(
-                    self._embedder.embed_query(text), used[0], self._embedder, n=1
-                )
-                answer = f"{answer} {quote.rstrip('.')} [1]."
-                numbers = [1, *numbers]
-            return written(
-                "generated",
-                answer,
-                [_citation(n, used[n - 1]) for n in numbers],
-                retrieval.top_score * share,
-                share,
-            )
-        best = used[0]
-        quote = best_sentences(self._embedder.embed_query(text), best, self._embedder)
-        answer = f'From "{_citation(1, best).label}": {quote.rstrip(".")} [1].'
-        return written("extract", answer, [_citation(1, best)], best.score * 0.5, share)
+            cited = [_citation(n, used[n - 1], sections[n - 1]) for n in numbers]
+            if spans and not _covers(answer, spans[0].text):
+                # The model's verified sentences lead; the span they come from follows in
+                # the documents' own words, so the customer has the whole step or reason.
+                quote, source = self._quote(spans[0])
+                answer = f"{answer}\n\n{quote}"
+                yield f"\n\n{quote}"
+                cited = [source, *(c for c in cited if c.n != 1)]
+            return written("generated", answer, cited, retrieval.top_score * share, share)
+        # Nothing the model wrote survived: the selection itself, in the manual's words.
+        answer, source = self._quote(spans[0]) if spans else self._quote_passage(used[0])
+        return written("extract", answer, [source], used[0].score * 0.5, share)
+
+    def _quote(self, span: Selection) -> tuple[str, Citation]:
+        """The span as the answer: labelled as the documents' words, its section named."""
+        cited = _citation(1, span.as_hit(), span.section)
+        body = span.text
+        if span.has_block:
+            return f'From "{cited.label}" [1]:\n\n{body}', cited
+        return f'From "{cited.label}": {body.rstrip(".")} [1].', cited
+
+    def _quote_passage(self, hit: Hit) -> tuple[str, Citation]:
+        """A passage with no usable span (an FAQ entry): quoted whole, as written."""
+        cited = _citation(1, hit)
+        body = neutralise_instructions(hit.chunk.text).strip()
+        return f'From "{cited.label}": {body.rstrip(".")} [1].', cited
 
     # -- hand-off ----------------------------------------------------------------------
 

@@ -247,14 +247,27 @@ class ConversationSettings(BaseModel):
     )
 
 
+class AnswerSettings(BaseModel):
+    """How the answering span is chosen before anything is written (supportbot/span.py)."""
+
+    selection_words: int = Field(
+        120,
+        ge=10,
+        le=400,
+        description="Word budget of the span the model is given and that is quoted when its "
+        "text does not survive verification (a list of steps may take up to twice this).",
+    )
+    selection_passages: int = Field(
+        3,
+        ge=1,
+        le=10,
+        description="How many of the best passages' sections are searched for the span.",
+    )
+
+
 class VerifySettings(BaseModel):
     """The check that removes answer sentences the sources do not support."""
 
-    quote_best: bool = Field(
-        True,
-        description="When the verified answer does not use the best passage, append that "
-        "passage's most relevant sentence (it raises answer accuracy: docs/measured.md).",
-    )
     enabled: bool = Field(True, description="Turn verification off only to measure its effect.")
     min_overlap: float = Field(
         0.6,
@@ -635,6 +648,10 @@ class Settings(BaseSettings):
     conversation: ConversationSettings = Field(
         default_factory=ConversationSettings,
         description="Conversation storage ([conversation] in TOML).",
+    )
+    answer: AnswerSettings = Field(
+        default_factory=AnswerSettings,
+        description="Selecting the answering span ([answer] in TOML).",
     )
     verify: VerifySettings = Field(
         default_factory=VerifySettings, description="Answer verification ([verify] in TOML)."

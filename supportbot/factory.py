@@ -290,6 +290,7 @@ def build(
     from supportbot.handoff.dispatch import Dispatcher
     from supportbot.retrieve import HybridRetriever
     from supportbot.safety.ratelimit import RateLimiter
+    from supportbot.span import SpanSelector
     from supportbot.verify import AnswerVerifier
 
     settings = settings or Settings()
@@ -306,15 +307,23 @@ def build(
         identifiers=settings.product.identifier_patterns,
     )
     r, v, cs = settings.retrieval, settings.verify, settings.conversation
+    retriever = HybridRetriever(
+        embedder,
+        store,
+        candidates=r.candidates,
+        rrf_k=r.rrf_k,
+        calibrated=settings.calibration.enabled,
+    )
     bot = SupportBot(
         settings=settings,
         embedder=embedder,
-        retriever=HybridRetriever(
+        retriever=retriever,
+        selector=SpanSelector(
             embedder,
-            store,
-            candidates=r.candidates,
-            rrf_k=r.rrf_k,
-            calibrated=settings.calibration.enabled,
+            retriever.keyword.section_of,
+            retriever.keyword.idf,
+            max_words=settings.answer.selection_words,
+            passages=settings.answer.selection_passages,
         ),
         generator=generator or build_generator(settings),
         verifier=AnswerVerifier(embedder, v.min_overlap, v.min_similarity),

@@ -11,6 +11,7 @@ in step with ingestion without a second copy of the corpus on disk.
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 from typing import Any
@@ -61,6 +62,8 @@ class KeywordIndex:
         self._fingerprint: tuple[Any, ...] | None = None
         self._bm25: Any = None
         self._chunks: list[Chunk] = []
+        self._sections: dict[tuple[str, str], list[Chunk]] = {}
+        self._df: dict[str, int] = {}
 
     def _current_fingerprint(self) -> tuple[Any, ...]:
         files = self.store.files()
@@ -86,7 +89,17 @@ class KeywordIndex:
             bm25 = bm25s.BM25()
             if corpus:
                 bm25.index(corpus, show_progress=False)
+            sections: dict[tuple[str, str], list[Chunk]] = {}
+            for chunk in chunks:
+                sections.setdefault((chunk.source, chunk.heading), []).append(chunk)
+            for group in sections.values():
+                group.sort(key=lambda c: c.position)
+            df: dict[str, int] = {}
+            for doc_tokens in corpus:
+                for term in set(doc_tokens):
+                    df[term] = df.get(term, 0) + 1
             self._bm25, self._chunks, self._fingerprint = bm25, chunks, fingerprint
+            self._sections, self._df = sections, df
 
     @property
     def fingerprint(self) -> tuple[Any, ...] | None:
@@ -113,6 +126,29 @@ class KeywordIndex:
                     continue
                 out.append((self._chunks[int(idx)], float(score)))
             return out
+
+    def section_of(self, chunk: Chunk) -> list[Chunk]:
+        """The passages of ``chunk``'s section in order.
+
+        Same file and heading, and consecutive positions: two sections may share a
+        heading in one file.
+        """
+        self.refresh()
+        with self._lock:
+            group = self._sections.get((chunk.source, chunk.heading), [])
+        run: list[Chunk] = []
+        for c in group:
+            if run and c.position != run[-1].position + 1:
+                if any(x.id == chunk.id for x in run):
+                    break
+                run = []
+            run.append(c)
+        return run if any(x.id == chunk.id for x in run) else [chunk]
+
+    def idf(self, term: str) -> float:
+        """Smoothed inverse document frequency of a term over the searchable passages."""
+        n = len(self._chunks)
+        return math.log((n + 1) / (self._df.get(term, 0) + 1)) + 1.0
 
     def __len__(self) -> int:
         return len(self._chunks)

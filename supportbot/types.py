@@ -109,6 +109,8 @@ class Citation:
     snippet: str
     score: float
     chunk_id: str
+    section: str = ""
+    """The whole section the snippet comes from (what "see the whole section" shows)."""
 
     @property
     def label(self) -> str:

@@ -1,17 +1,23 @@
-"""Answer verification: keep only the sentences the sources support.
+"""Answer verification: keep only the sentences one source sentence supports.
 
-Small models ignore "say you don't know"; this check is what keeps the bot honest. For
-every sentence of a generated answer:
+Small models ignore "say you don't know"; this check is what keeps the bot honest. Every
+sentence of a generated answer is checked on its own:
 
 1. citations ``[n]`` that point at no source are dropped;
-2. its *critical tokens* (numbers, prices, codes, part numbers, versions) must all occur
-   in the evidence, because a wrong number is the most harmful hallucination;
-3. its content words must mostly occur in the evidence (``min_overlap``), or it must be
-   close in meaning to one evidence sentence (``min_similarity``, MiniLM cosine).
+2. **fragments** go: a sentence that announces what it does not give (ends in a colon)
+   or stops mid-phrase (ends in "with", "and", "the");
+3. **echoes** go: a sentence whose content words are all the question's own (plus
+   generic support words: "use", "following", "steps") says nothing;
+4. it must be supported by **one source sentence, or two adjacent ones**, not by words
+   scattered over passages: its *critical tokens* (numbers, prices, codes, versions) must
+   all occur there, and its content words must mostly occur there (``min_overlap``), or
+   it must be close in meaning to one source sentence (``min_similarity``, MiniLM cosine);
+5. its **polarity** must match that source: "yes", "can", "is supported" against "no",
+   "cannot", "unusable" is a contradiction, whatever the shared words.
 
-The evidence is the passages the sentence cites, or every retrieved passage when it
-cites none. A sentence supported by a passage it did not cite is kept and re-cited; one
-supported by nothing is removed, and the reason is recorded.
+The evidence is the passages the sentence cites first, then the others. A sentence
+supported by a passage it did not cite is kept and re-cited; one supported by nothing is
+removed, and the reason is recorded.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from dataclasses import dataclass, field
 from supportbot.embed import Embedder
 from supportbot.keyword import tokenize
 from supportbot.safety.hygiene import INJECTION_MARKER, neutralise_instructions
+from supportbot.span import split_units
 from supportbot.types import Hit, Removed
 
 MIN_CLAIM_WORDS = 3
@@ -70,8 +77,80 @@ def _normalised_text(text: str) -> str:
     return text.lower().replace(",", "")
 
 
+_WORDS = re.compile(r"[a-z]+(?:'[a-z]+)?")
+
+NEGATIONS = frozenset(
+    """not no never cannot can't won't don't doesn't isn't aren't wasn't weren't hasn't
+    haven't hadn't shouldn't couldn't wouldn't mustn't didn't nothing none neither nor
+    nobody nowhere unable unusable unsupported impossible""".split()
+)
+"""Words that turn a statement negative (English; "n't" forms are matched whole)."""
+
+GENERIC = frozenset(
+    """use uses used using way ways following follow steps step able need needs want help
+    set setup make sure simply just like also get getting possible option options case
+    thing things work works working question answer information details detail section
+    manual guide documentation refer see check try yes sure course certainly""".split()
+)
+"""Words that say nothing about a product: a sentence made of these and the question's
+own words restates the question."""
+
+_DANGLING = frozenset(
+    """a an the and or but with without of to for from in on at by as than that which who
+    whose whom is are was were be been being this these those its their your our such
+    including via into onto upon about between""".split()
+)
+"""A sentence ending in one of these stopped mid-phrase."""
+
+
+def _stem(word: str) -> str:
+    """Crude English stem, enough to see that "using" restates "use"."""
+    for suffix in ("ing", "ed", "es", "s"):
+        if len(word) > len(suffix) + 3 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
+
+
+def negated(text: str) -> bool:
+    """True when the text states something negative ("cannot", "is not", "unusable")."""
+    return any(w in NEGATIONS or w.endswith("n't") for w in _WORDS.findall(text.lower()))
+
+
+def restates(sentence: str, question: str) -> bool:
+    """True when the sentence adds fewer than two content words to the question's own.
+
+    A number or code the question does not hold is information on its own ("90 minutes"
+    answers "how many minutes"), and so is the opposite polarity ("cannot" answers
+    "can I").
+    """
+    if not question.strip() or critical_tokens(sentence) - critical_tokens(question):
+        return False
+    if negated(sentence) != negated(question):
+        return False  # "cannot" answers "can I"
+    asked = {_stem(w) for w in tokenize(question)}
+    new = {
+        _stem(w)
+        for w in tokenize(sentence)
+        if w not in GENERIC and _stem(w) not in asked and not w.replace(".", "").isdigit()
+    }
+    return len(new - {_stem(g) for g in GENERIC}) < 2
+
+
+def fragment(sentence: str) -> str:
+    """Why the sentence is not a whole statement ("" when it is)."""
+    body = sentence.rstrip().rstrip(".!?").rstrip()
+    if sentence.rstrip().endswith(":") or body.endswith(":"):
+        return "announces something it does not give"
+    words = _WORDS.findall(body.lower())
+    if words and words[-1] in _DANGLING:
+        return "stops mid-sentence"
+    if body.count("(") != body.count(")") or body.count('"') % 2:
+        return "stops mid-sentence"
+    return ""
+
+
 class AnswerVerifier:
-    """Checks answer sentences against retrieved passages.
+    """Checks answer sentences against the sentences of the sources.
 
     Example:
         >>> v = AnswerVerifier(embedder)
@@ -86,8 +165,14 @@ class AnswerVerifier:
         self.min_overlap = min_overlap
         self.min_similarity = min_similarity
 
-    def verify(self, answer: str, hits: Sequence[Hit]) -> Verification:
-        """Return the supported part of ``answer`` with valid citations only."""
+    def verify(self, answer: str, hits: Sequence[Hit], question: str = "") -> Verification:
+        """Return the supported part of ``answer`` with valid citations only.
+
+        Args:
+            answer: the model's text.
+            hits: the sources it was given, numbered from 1.
+            question: the customer's question (sentences that only restate it go).
+        """
         result = Verification(text="")
         sentences = split_sentences(answer)
         if not sentences or not hits:
@@ -95,11 +180,11 @@ class AnswerVerifier:
             return result
         # Text addressed to the assistant is neither shown nor accepted as evidence (nor is
         # the marker that replaced it: a model echoing the marker says nothing supported).
-        passages = [
-            neutralise_instructions(h.chunk.text).replace(INJECTION_MARKER, " ") for h in hits
+        evidence = [
+            _Evidence(neutralise_instructions(h.chunk.text).replace(INJECTION_MARKER, " "))
+            for h in hits
         ]
-        passage_tokens = [set(tokenize(p)) for p in passages]
-        similarity = _LazySimilarity(self.embedder, passages) if self.embedder else None
+        similarity = _LazySimilarity(self.embedder, evidence) if self.embedder else None
         kept: list[str] = []
         seen: set[str] = set()
         for raw in sentences:
@@ -115,11 +200,16 @@ class AnswerVerifier:
             if len(words) < MIN_CLAIM_WORDS:
                 result.removed.append(Removed(bare, "too short to check against the sources"))
                 continue
+            broken = fragment(bare)
+            if broken:
+                result.removed.append(Removed(bare, f"not a whole sentence: it {broken}"))
+                continue
+            if restates(bare, question):
+                result.removed.append(Removed(bare, "only restates the question"))
+                continue
             order = [n - 1 for n in dict.fromkeys(valid)] or list(range(len(hits)))
             order += [j for j in range(len(hits)) if j not in order]
-            support, reason = self._find_support(
-                bare, words, order, passages, passage_tokens, similarity
-            )
+            support, reason = self._find_support(bare, words, order, evidence, similarity)
             if support is None:
                 result.removed.append(Removed(bare, reason))
                 continue
@@ -138,74 +228,87 @@ class AnswerVerifier:
         sentence: str,
         words: set[str],
         order: list[int],
-        passages: list[str],
-        passage_tokens: list[set[str]],
+        evidence: list[_Evidence],
         similarity: _LazySimilarity | None,
     ) -> tuple[int | None, str]:
-        """Index of the first passage (cited ones first) that supports ``sentence``."""
+        """Index of the first passage (cited ones first) one of whose sentences supports it."""
         critical = critical_tokens(sentence)
-        candidates: list[int] = []
+        claim_negated = negated(sentence) or sentence.lower().startswith("no ")
         reason = ""
+        close: list[tuple[int, int]] = []  # (passage, window) with the critical tokens
         for j in order:
-            text = _normalised_text(passages[j])
-            missing = sorted(t for t in critical if t not in text)
-            if missing:
-                reason = reason or f"not in the sources: {', '.join(missing)}"
-                continue
-            overlap = len(words & passage_tokens[j]) / len(words)
-            if overlap >= self.min_overlap:
+            best_overlap = 0.0
+            for w, window in enumerate(evidence[j].windows):
+                if any(t not in window.normalised for t in critical):
+                    continue
+                close.append((j, w))
+                overlap = len(words & window.tokens) / len(words)
+                if overlap < self.min_overlap:
+                    best_overlap = max(best_overlap, overlap)
+                    continue
+                if negated(window.text) != claim_negated:
+                    reason = reason or "contradicts its source (one says no, the other yes)"
+                    continue
                 return j, ""
-            candidates.append(j)
-            reason = reason or f"not supported by the sources (word overlap {overlap:.2f})"
-        if similarity is not None and candidates:
-            scores = similarity.best(sentence)
-            best = max(candidates, key=lambda j: scores[j])
-            if scores[best] >= self.min_similarity:
-                return best, ""
-            reason = f"{reason}, similarity {scores[best]:.2f}" if reason else reason
-        return None, reason or "not supported by the sources"
+            if not reason:
+                missing = sorted(t for t in critical if t not in _normalised_text(evidence[j].text))
+                if missing:
+                    reason = f"not in the sources: {', '.join(missing)}"
+                elif best_overlap:
+                    reason = f"no one source sentence supports it (word overlap {best_overlap:.2f})"
+        if similarity is not None and close:
+            scores = similarity.scores(sentence)
+            j, w = max(close, key=lambda jw: scores[jw[0]][jw[1]])
+            if scores[j][w] >= self.min_similarity:
+                if negated(evidence[j].windows[w].text) == claim_negated:
+                    return j, ""
+                return None, "contradicts its source (one says no, the other yes)"
+            if not reason.startswith("contradicts"):
+                reason = f"{reason or 'not supported'}, similarity {scores[j][w]:.2f}"
+        return None, reason or "not supported by one source sentence"
 
 
-class _LazySimilarity:
-    """Sentence embeddings of the passages, computed only if some sentence needs them."""
+@dataclass(frozen=True)
+class _Window:
+    """One source sentence, or two adjacent ones: the unit of support."""
 
-    def __init__(self, embedder: Embedder, passages: list[str]) -> None:
-        self.embedder = embedder
-        self.passage_sents = [split_sentences(p) or [p] for p in passages]
-        self._vecs: list[list[list[float]]] | None = None
+    text: str
+    tokens: frozenset[str]
+    normalised: str
 
-    def best(self, sentence: str) -> list[float]:
-        """Best cosine of ``sentence`` to any sentence of each passage."""
-        if self._vecs is None:
-            flat = [s for ps in self.passage_sents for s in ps]
-            vecs = self.embedder.embed(flat)
-            self._vecs, start = [], 0
-            for ps in self.passage_sents:
-                self._vecs.append(vecs[start : start + len(ps)])
-                start += len(ps)
-        sv = self.embedder.embed_query(sentence)
-        return [
-            max((sum(a * b for a, b in zip(sv, pv, strict=True)) for pv in pvs), default=0.0)
-            for pvs in self._vecs
+
+class _Evidence:
+    """A source split into sentences (and list items), and windows of one or two."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.sentences = [u.text for u in split_units(text)] or [text]
+        spans = [[s] for s in self.sentences]
+        spans += [[a, b] for a, b in zip(self.sentences, self.sentences[1:], strict=False)]
+        self.windows = [
+            _Window(" ".join(p), frozenset(tokenize(" ".join(p))), _normalised_text(" ".join(p)))
+            for p in spans
         ]
 
 
-def best_sentences(question_vec: list[float], hit: Hit, embedder: Embedder, n: int = 2) -> str:
-    """The ``n`` sentences of a passage closest to the question, in passage order.
+class _LazySimilarity:
+    """Embeddings of the evidence windows, computed only if some sentence needs them."""
 
-    Used as the honest fallback when nothing the model wrote survives verification.
-    """
-    sents = [
-        s
-        for s in split_sentences(neutralise_instructions(hit.chunk.text))
-        if INJECTION_MARKER not in s
-    ] or [INJECTION_MARKER]
-    if len(sents) <= n:
-        return " ".join(sents)
-    vecs = embedder.embed(sents)
-    scored = sorted(
-        range(len(sents)),
-        key=lambda i: -sum(a * b for a, b in zip(question_vec, vecs[i], strict=True)),
-    )
-    keep = sorted(scored[:n])
-    return " ".join(sents[i] for i in keep)
+    def __init__(self, embedder: Embedder, evidence: list[_Evidence]) -> None:
+        self.embedder = embedder
+        self.evidence = evidence
+        self._vecs: list[list[list[float]]] | None = None
+
+    def scores(self, sentence: str) -> list[list[float]]:
+        """Cosine of ``sentence`` to every window of every source."""
+        if self._vecs is None:
+            flat = [w.text for e in self.evidence for w in e.windows]
+            vecs = self.embedder.embed(flat)
+            self._vecs, start = [], 0
+            for e in self.evidence:
+                self._vecs.append(vecs[start : start + len(e.windows)])
+                start += len(e.windows)
+        sv = self.embedder.embed_query(sentence)
+        return [
+            [sum(a * b for a, b in zip(sv, pv, strict=True)) for pv in pvs] for pvs in self._vecs
+        ]

@@ -14,7 +14,6 @@ from supportbot.embed import HashEmbedder
 from supportbot.errors import InputError
 from supportbot.factory import build, build_store
 from supportbot.generate import ScriptedGenerator
-from supportbot.safety.hygiene import INJECTION_MARKER
 
 
 @pytest.fixture
@@ -93,7 +92,7 @@ def test_follow_up_uses_the_conversation(bot: SupportBot, gen: ScriptedGenerator
     assert second.trace.retrieval_query.startswith("how do I pair the widget")
     assert gen.history[1].history == (
         ("user", "how do I pair the widget with my phone"),
-        ("assistant", first.answer),
+        ("assistant", " ".join(first.answer.split())),  # one line in the prompt
     )
     other = bot.ask("and what colour does it blink?")
     assert other.trace.retrieval_query == "and what colour does it blink?"
@@ -117,7 +116,8 @@ def test_instructions_inside_documents_never_reach_the_prompt(
     reply = bot.ask("how do I clean the widget with a cloth", conversation_id="c2")
     prompt = gen.history[1]
     assert "dry cloth" in prompt.sources
-    assert "Ignore all previous" not in prompt.sources and INJECTION_MARKER in prompt.sources
+    # The span selected to answer from leaves the replaced sentence out altogether.
+    assert "Ignore all previous" not in prompt.sources and "PWNED" not in prompt.sources
     assert "PWNED" not in reply.answer  # a one-word echo is not a supported claim
 
 

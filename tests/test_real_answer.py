@@ -36,11 +36,16 @@ def bot(kb_index: Settings, real_embedder: SentenceTransformerEmbedder) -> Suppo
 
 
 def _grounded(reply: Reply) -> None:
-    """Every citation is a retrieved passage; no number in the answer is absent from them."""
+    """Every citation is a retrieved passage; no number in the answer is absent from them.
+
+    A quoted span may run on past the retrieved passage into its section (the span is
+    taken from the whole section, see supportbot/span.py), so the sections count too.
+    """
     ids = {h.chunk.id for h in reply.trace.hits}
     assert reply.citations and all(c.chunk_id in ids for c in reply.citations)
-    sources = " ".join(h.chunk.text for h in reply.trace.hits).lower().replace(",", "")
-    answer = re.sub(r"\[\d+\]", "", re.sub(r'^From "[^"]*": ', "", reply.answer))
+    texts = [h.chunk.text for h in reply.trace.hits] + [c.section for c in reply.citations]
+    sources = " ".join(texts).lower().replace(",", "")
+    answer = re.sub(r"\[\d+\]", "", re.sub(r'From "[^"]*"(?: \[\d+\])?:', "", reply.answer))
     for sentence in split_sentences(answer):
         assert all(t in sources for t in critical_tokens(sentence)), sentence
 

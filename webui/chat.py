@@ -42,7 +42,7 @@ def conversation_id() -> str:
     return new
 
 
-def _sources(sources: list[dict[str, Any]]) -> None:
+def _sources(sources: list[dict[str, Any]], key: str) -> None:
     """Each cited section once ("[1, 2] Guide > Section"), its snippets in an expander.
 
     Two passages of the same section are often both cited; listing the section twice
@@ -62,6 +62,9 @@ def _sources(sources: list[dict[str, Any]]) -> None:
             st.caption(md(where))
             for src in group:
                 st.markdown(md(str(src.get("snippet", ""))))
+            section = next((str(s["section"]) for s in group if s.get("section")), "")
+            if section and st.toggle("Show the whole section", key=f"section-{key}-{label}"):
+                st.markdown(md(section))
 
 
 def _on_feedback(bot: SupportBot, conv_id: str, index: int, key: str) -> None:
@@ -82,7 +85,7 @@ def _assistant_turn(bot: SupportBot, conv_id: str, index: int, turn: Turn) -> No
         st.markdown(md(turn.text))
         if mode in _MODE_NOTES:
             st.caption(_MODE_NOTES[mode])
-        _sources(turn.meta.get("sources") or [])
+        _sources(turn.meta.get("sources") or [], f"{conv_id}-{index}")
         if mode in BOT_ANSWER_MODES:
             key = f"fb-{conv_id}-{index}"
             stored = turn.meta.get("feedback")

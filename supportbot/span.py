@@ -1,0 +1,362 @@
+"""Select the span that answers: complete sentences and whole lists, never fragments.
+
+A retrieved passage is a window of its section: chunking cuts long sections with an
+overlap, so a passage may start or end mid-sentence. Quoting it, or giving it to a small
+model, ships those fragments ("...after from a maildrop after N days"). So before anything
+is written:
+
+1. the passage's **section** is reassembled from its sibling passages (same document and
+   heading, consecutive positions, the overlap removed);
+2. the section is split into **units**: sentences, and list items (lines the loader wrote
+   as ``- item``); the units the passage overlaps are complete by construction, because
+   they come from the section's full text;
+3. each unit is **scored** against the question: embedding similarity, the share of the
+   question's rare terms it holds (IDF-weighted), its position in its section and the
+   passage's retrieval score; the weights are generic, chosen on one dev product
+   (fetchmail) and reported on the other (zsh) in docs/measured.md;
+4. the best unit grows into a **span**: the units after it in its section while they
+   stay relevant and within ``answer.selection_words``; a list is added whole with the
+   sentence that introduces it, or not at all (steps are useless one at a time).
+
+The model is given only the span (a shorter prompt is also a faster first token) and is
+verified against it; when its text does not survive, the span itself is the answer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from supportbot.embed import Embedder
+from supportbot.keyword import tokenize
+from supportbot.safety.hygiene import INJECTION_MARKER, neutralise_instructions
+from supportbot.types import Chunk, Hit
+
+__all__ = ["Selection", "SpanSelector", "Unit", "join_section", "split_units"]
+
+UnitKind = Literal["sentence", "item", "line"]
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[A-Z0-9\"'(\[])")
+_ITEM = re.compile(r"^\s*(?:[-*\u2022]|\d{1,2}[.)])\s+")
+_WORD = re.compile(r"\S+")
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One sentence or list item of a section, with where it sits in the section text.
+
+    ``paragraph`` numbers the blocks of the section (a list is one block), so a span
+    never runs from one paragraph into the next.
+    """
+
+    text: str
+    kind: UnitKind
+    start: int
+    end: int
+    paragraph: int
+    index: int
+
+    @property
+    def words(self) -> int:
+        """Length in words (the selection budget counts these)."""
+        return len(_WORD.findall(self.text))
+
+    @property
+    def is_block(self) -> bool:
+        """List items and literal lines: taken whole, with their introduction."""
+        return self.kind != "sentence"
+
+    @property
+    def introduces_list(self) -> bool:
+        """A sentence ending in a colon announces what follows (steps, options)."""
+        return self.kind == "sentence" and self.text.rstrip().endswith(":")
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The span chosen to answer from: whole units of one section.
+
+    Attributes:
+        hit: the retrieved passage the span was found through (its citation).
+        units: the span, in section order, complete sentences and list items.
+        section: the whole section's text (what "see the whole section" shows).
+        score: the best unit's score (comparable across passages of one question).
+    """
+
+    hit: Hit
+    units: tuple[Unit, ...]
+    section: str
+    score: float
+
+    @property
+    def text(self) -> str:
+        """The span as text: sentences run on, list items one per line as ``- item``."""
+        out: list[str] = []
+        for i, unit in enumerate(self.units):
+            if unit.kind == "item":
+                out.append(("\n" if i else "") + f"- {_ITEM.sub('', unit.text).strip()}")
+            elif unit.kind == "line":
+                out.append(("\n" if i else "") + f"    {unit.text}")
+            else:
+                sep = "\n\n" if i and self.units[i - 1].is_block else " "
+                out.append((sep if i else "") + unit.text.strip())
+        return "".join(out).strip("\n ")
+
+    @property
+    def has_block(self) -> bool:
+        """True when the span holds list items or literal lines (not run into prose)."""
+        return any(u.is_block for u in self.units)
+
+    def as_hit(self) -> Hit:
+        """The hit with its text replaced by the span: what the model reads and cites."""
+        from dataclasses import replace
+
+        return replace(self.hit, chunk=replace(self.hit.chunk, text=self.text))
+
+
+def join_section(chunks: Sequence[Chunk]) -> str:
+    """Reassemble consecutive passages of one section, removing the chunker's overlap.
+
+    The splitter repeats up to ``chunk_overlap`` characters at the start of the next
+    piece; the longest suffix of the text so far that the next piece starts with is
+    dropped from that piece. Pieces that share nothing are joined by a line break.
+    """
+    text = ""
+    for chunk in sorted(chunks, key=lambda c: c.position):
+        piece = chunk.text.strip()
+        if not text:
+            text = piece
+            continue
+        overlap = 0
+        for k in range(min(len(text), len(piece), 400), 7, -1):
+            if text.endswith(piece[:k]):
+                overlap = k
+                break
+        if overlap:
+            text += piece[overlap:]
+        else:
+            text += ("\n" if not text.endswith("\n") else "") + piece
+    return text
+
+
+def split_units(section: str) -> list[Unit]:
+    """Sentences, list items and literal lines of a section, with offsets and paragraphs.
+
+    Blocks are separated by blank lines. In a block, ``- item`` lines are list items;
+    a run of other lines is prose when its line breaks are only wrapping (a line ending
+    mid-phrase followed by one starting in lower case, as PDF text is), split into
+    sentences; otherwise (a command, a configuration example) it is kept line by line.
+    A list or literal run continues the paragraph of a sentence introducing it with a
+    colon, so the two are selected together.
+    """
+    units: list[Unit] = []
+    paragraph = -1
+
+    def add(text: str, kind: UnitKind, start: int) -> None:
+        units.append(Unit(text, kind, start, start + len(text), paragraph, len(units)))
+
+    def sentences(prose: str, base: int) -> None:
+        cursor = 0
+        for part in _SENTENCE_END.split(prose):
+            found = prose.find(part, cursor)
+            cursor = found + len(part)
+            if part.strip():
+                add(part.strip(), "sentence", base + found + len(part) - len(part.lstrip()))
+
+    for block in re.finditer(r"[^\n](?:.|\n(?!\s*\n))*", section):
+        runs: list[tuple[bool, int, list[str]]] = []  # (is_item, offset, lines)
+        offset = block.start()
+        for line in block.group(0).split("\n"):
+            item = bool(_ITEM.match(line))
+            if line.strip():
+                if item or not runs or runs[-1][0]:
+                    runs.append((item, offset, [line]))
+                else:
+                    runs[-1][2].append(line)
+            offset += len(line) + 1
+        for item, at, lines in runs:
+            follows_intro = bool(units) and (units[-1].introduces_list or units[-1].is_block)
+            wrapped = any(
+                re.search(r"[a-z,;]$", a.rstrip()) and re.match(r"\s*[a-z]", b)
+                for a, b in zip(lines, lines[1:], strict=False)
+            )
+            prose_lines = sum(line.rstrip().endswith((".", "?", "!")) for line in lines)
+            if not item and len(lines) > 1 and not wrapped and 2 * prose_lines >= len(lines):
+                # Paragraphs separated by single line breaks (HTML blocks): one at a time.
+                for line in lines:
+                    paragraph += 1
+                    sentences(line, at)
+                    at += len(line) + 1
+                continue
+            if item or (len(lines) > 1 and not wrapped):
+                kind: UnitKind = "item" if item else "line"
+                if not follows_intro:
+                    paragraph += 1
+                cursor = at
+                for line in lines:
+                    add(line.strip(), kind, cursor + len(line) - len(line.lstrip()))
+                    cursor += len(line) + 1
+                continue
+            paragraph += 1
+            sentences("\n".join(lines).replace("\n", " "), at)  # same length: true offsets
+    return units
+
+
+def _near(units: list[Unit], section: str, passage: str, spare: int = 3) -> list[Unit]:
+    """The units a passage covers, the few around it and the section's opening ones.
+
+    Long manual sections hold hundreds of sentences; scoring them all would cost more
+    than the answer. The passage was retrieved for the question, so the answer lies in
+    it, next to it, or in the section's opening lines (which often state it).
+    """
+    at = section.find(passage[:200])
+    if at < 0:
+        keep = list(range(len(units)))
+    else:
+        end = at + len(passage)
+        inside = [i for i, u in enumerate(units) if u.end > at and u.start < end]
+        lo, hi = (inside[0], inside[-1]) if inside else (0, -1)
+        keep = [i for i in range(len(units)) if i < spare or lo - spare <= i <= hi + spare]
+    return [units[i] for i in keep if _usable(units[i])]
+
+
+def _usable(unit: Unit) -> bool:
+    """Units that say something: not the injection marker, not a bare heading-like stub."""
+    return INJECTION_MARKER not in unit.text and len(tokenize(unit.text)) >= 2
+
+
+class SpanSelector:
+    """Chooses the answering span among the retrieved passages' sections.
+
+    Args:
+        embedder: embeds the question and the candidate units.
+        section_of: the passages of a chunk's section, in order (the keyword index
+            holds every passage in memory, so this costs no store query).
+        idf: inverse document frequency of a term over the knowledge base's passages.
+        max_words: the span's word budget (a whole list may go over it, up to twice).
+        passages: how many of the best passages are searched for the span.
+    """
+
+    # Weights of the unit score and how a span grows: chosen on the fetchmail dev set
+    # (bench/answer_devsets.py), reported on zsh as held out (docs/measured.md).
+    W_EMBED = 1.0
+    W_TERMS = 0.2
+    W_POSITION = 0.5
+    W_HIT = 1.5
+    GROW_FLOOR = 0.5
+    """How far below the best unit's score a following unit may fall and still be added."""
+    GROW_ACROSS = True
+    """Whether a span continues into the section's next paragraphs (within the budget)."""
+    """How far below the best unit's score a following unit may fall and still be added."""
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        section_of: Callable[[Chunk], Sequence[Chunk]],
+        idf: Callable[[str], float],
+        max_words: int = 120,
+        passages: int = 3,
+    ) -> None:
+        self.embedder = embedder
+        self.section_of = section_of
+        self.idf = idf
+        self.max_words = max_words
+        self.passages = passages
+
+    def select(self, question: str, hits: Sequence[Hit]) -> list[Selection]:
+        """The best span of each of the top passages' sections, best first.
+
+        Passages of one section share a span (the section is searched once).
+        """
+        candidates: list[tuple[Hit, str, list[Unit]]] = []
+        seen: set[tuple[str, str, int]] = set()
+        for hit in hits[: self.passages]:
+            # An FAQ entry is a section of its own (its category is not a section).
+            faq = hit.chunk.kind == "faq"
+            siblings = [hit.chunk] if faq else list(self.section_of(hit.chunk)) or [hit.chunk]
+            key = (hit.chunk.source, hit.chunk.heading, min(c.position for c in siblings))
+            if key in seen:
+                continue
+            seen.add(key)
+            section = join_section([_clean(c) for c in siblings])
+            units = _near(split_units(section), section, _clean(hit.chunk).text)
+            if units:
+                candidates.append((hit, section, units))
+        if not candidates:
+            return []
+        flat = [u.text for _, _, units in candidates for u in units]
+        vectors = self.embedder.embed(flat)
+        qvec = self.embedder.embed_query(question)
+        weights = {t: self.idf(t) for t in set(tokenize(question))}
+        total = sum(weights.values()) or 1.0
+        out: list[Selection] = []
+        at = 0
+        top = max(h.score for h, _, _ in candidates) or 1.0
+        for hit, section, units in candidates:
+            scores = []
+            for i, unit in enumerate(units):
+                vec = vectors[at + i]
+                cosine = sum(a * b for a, b in zip(qvec, vec, strict=True))
+                terms = set(tokenize(unit.text))
+                coverage = sum(w for t, w in weights.items() if t in terms) / total
+                position = 1.0 / (1.0 + unit.index)
+                scores.append(
+                    self.W_EMBED * cosine
+                    + self.W_TERMS * coverage
+                    + self.W_POSITION * position
+                    + self.W_HIT * hit.score / top
+                )
+            at += len(units)
+            best = max(range(len(units)), key=lambda i: scores[i])
+            span = self._grow(units, scores, best)
+            out.append(Selection(hit, tuple(span), section, scores[best]))
+        out.sort(key=lambda s: -s.score)
+        return out
+
+    def _grow(self, units: list[Unit], scores: list[float], best: int) -> list[Unit]:
+        """The best unit (its list whole), then the units after it while they fit."""
+        para = units[best].paragraph
+        same = [i for i in range(len(units)) if units[i].paragraph == para]
+        chosen = {best}
+        unit = units[best]
+        if unit.is_block or unit.introduces_list:
+            # Steps are useless one at a time: the introducing sentence and every item.
+            items = [i for i in same if units[i].is_block]
+            intro = [i for i in same if units[i].introduces_list and i <= best]
+            chosen |= set(items) | set(intro[-1:])
+            limit = 2 * self.max_words
+            while sum(units[i].words for i in chosen) > limit and len(chosen) > 1:
+                chosen.remove(max(chosen))
+            return [units[i] for i in sorted(chosen)]
+        words = unit.words
+        floor = scores[best] - self.GROW_FLOOR * abs(scores[best])
+        i = best + 1
+        while i < len(units) and units[i].index == units[i - 1].index + 1:
+            if units[i].paragraph != para and not self.GROW_ACROSS:
+                break
+            # A list (with the sentence introducing it) is added whole or not at all.
+            group = [i]
+            if units[i].is_block or units[i].introduces_list:
+                p = units[i].paragraph
+                while (
+                    group[-1] + 1 < len(units)
+                    and units[group[-1] + 1].paragraph == p
+                    and units[group[-1] + 1].index == units[group[-1]].index + 1
+                ):
+                    group.append(group[-1] + 1)
+            size = sum(units[j].words for j in group)
+            if max(scores[j] for j in group) < floor or words + size > self.max_words:
+                break
+            chosen.update(group)
+            words += size
+            i = group[-1] + 1
+        return [units[i] for i in sorted(chosen)]
+
+
+def _clean(chunk: Chunk) -> Chunk:
+    """The passage as it may be shown: instructions addressed to an AI replaced."""
+    from dataclasses import replace
+
+    return replace(chunk, text=neutralise_instructions(chunk.text))
