@@ -8,9 +8,9 @@ Asks every answerable question of each dev set's ``questions_noq.jsonl`` verbati
 in a fresh conversation, against the product's ``kb_noq`` ingested with default settings
 (reuses a data folder given with ``--data``). For the questions the bot answers (not
 handed over, not asked to clarify) it prints the mean token F1 and token recall of the
-answer against the reference ``answer_text`` (:func:`evaluate.stats.token_f1`), the
+answer against the reference ``answer_text`` (:func:`evaluate.stats.token_scores`), the
 share of shipped sentences the independent support check
-(:func:`supportbot.verify.unsupported_sentences`) finds without one supporting source
+(the verifier, or a verbatim quote of a cited section) finds without one supporting source
 sentence, first-token and total time p50/p95, and the answer modes. Every shipped answer
 is written to ``bench/out/answers-<product>.jsonl`` for reading by eye and hand-labelling.
 
@@ -34,21 +34,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _common import OUT, machine, save  # noqa: E402
 from devsets import PRODUCTS, build_devsets  # noqa: E402
-
-_WORD = re.compile(r"[a-z0-9]+")
-
-
-def token_f1(answer: str, reference: str) -> tuple[float, float]:
-    """Token F1 and recall of the answer's words against the reference's (bags of words)."""
-    from collections import Counter
-
-    a = Counter(_WORD.findall(re.sub(r"\[\d+\]", " ", answer.lower())))
-    b = Counter(_WORD.findall(reference.lower()))
-    common = sum((a & b).values())
-    if not common:
-        return 0.0, 0.0
-    precision, recall = common / sum(a.values()), common / sum(b.values())
-    return 2 * precision * recall / (precision + recall), recall
 
 
 def _flat(text: str) -> str:
@@ -77,6 +62,7 @@ def _pct(values: list[float], p: float) -> float:
 
 def run(product: str, root: Path, data: Path | None, limit: int | None) -> dict[str, object]:
     """Ask the product's answerable questions; score what the bot answered."""
+    from evaluate.stats import token_scores
     from ingest import run_ingest
     from supportbot.config import load_settings
     from supportbot.factory import build
@@ -125,7 +111,8 @@ def run(product: str, root: Path, data: Path | None, limit: int | None) -> dict[
                 "cited": [c.label for c in reply.citations],
             }
             if reply.mode in ("generated", "extract", "faq"):
-                f1, recall = token_f1(reply.answer, r["answer_text"])
+                scores = token_scores(reply.answer, r["answer_text"])
+                f1, recall = scores.f1, scores.recall
                 f1s.append(f1)
                 recalls.append(recall)
                 firsts.append(reply.timings.first_token or total)

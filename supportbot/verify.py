@@ -111,6 +111,11 @@ def _stem(word: str) -> str:
     return word
 
 
+def _share(words: set[str], tokens: frozenset[str]) -> float:
+    """Share of ``words`` found in ``tokens`` (1.0 when there are no words to find)."""
+    return len(words & tokens) / len(words) if words else 1.0
+
+
 def negated(text: str) -> bool:
     """True when the text states something negative ("cannot", "is not", "unusable")."""
     return any(w in NEGATIONS or w.endswith("n't") for w in _WORDS.findall(text.lower()))
@@ -209,7 +214,9 @@ class AnswerVerifier:
                 continue
             order = [n - 1 for n in dict.fromkeys(valid)] or list(range(len(hits)))
             order += [j for j in range(len(hits)) if j not in order]
-            support, reason = self._find_support(bare, words, order, evidence, similarity)
+            asked = {_stem(w) for w in tokenize(question)}
+            novel = {w for w in words if _stem(w) not in asked and w not in GENERIC}
+            support, reason = self._find_support(bare, words, novel, order, evidence, similarity)
             if support is None:
                 result.removed.append(Removed(bare, reason))
                 continue
@@ -227,11 +234,17 @@ class AnswerVerifier:
         self,
         sentence: str,
         words: set[str],
+        novel: set[str],
         order: list[int],
         evidence: list[_Evidence],
         similarity: _LazySimilarity | None,
     ) -> tuple[int | None, str]:
-        """Index of the first passage (cited ones first) one of whose sentences supports it."""
+        """Index of the first passage (cited ones first) one of whose sentences supports it.
+
+        ``novel`` are the words the sentence adds to the question: what it claims. The
+        question's own words are in the sources anyway (that is why they were retrieved),
+        so they must not carry a sentence's support on their own.
+        """
         critical = critical_tokens(sentence)
         claim_negated = negated(sentence) or sentence.lower().startswith("no ")
         reason = ""
@@ -242,7 +255,7 @@ class AnswerVerifier:
                 if any(t not in window.normalised for t in critical):
                     continue
                 close.append((j, w))
-                overlap = len(words & window.tokens) / len(words)
+                overlap = min(_share(words, window.tokens), _share(novel, window.tokens))
                 if overlap < self.min_overlap:
                     best_overlap = max(best_overlap, overlap)
                     continue
@@ -256,7 +269,11 @@ class AnswerVerifier:
                     reason = f"not in the sources: {', '.join(missing)}"
                 elif best_overlap:
                     reason = f"no one source sentence supports it (word overlap {best_overlap:.2f})"
-        if similarity is not None and close:
+        # Close in meaning counts only where the sentence's own claim is there in part.
+        close = [(j, w) for j, w in close if _share(novel, evidence[j].windows[w].tokens) >= 0.5]
+        # A yes or a no answers the question itself: only the words themselves support it.
+        verdict = re.match(r"(?i)\s*(yes|no)\b", sentence) is not None
+        if similarity is not None and close and not verdict:
             scores = similarity.scores(sentence)
             j, w = max(close, key=lambda jw: scores[jw[0]][jw[1]])
             if scores[j][w] >= self.min_similarity:

@@ -105,6 +105,11 @@ def test_customer_gets_an_answer_with_sources_and_it_survives_a_reload(web: Path
     assert any(re.match(r"\[1[\],]", e.label) for e in at.expander), shown  # a cited source
     assert [m.name for m in at.chat_message] == ["user", "assistant"]
     assert at.feedback, "every bot answer has thumbs"
+    # "Show the whole section": the cited section, beyond the quoted snippet.
+    (whole,) = [t for t in at.toggle if t.label == "Show the whole section"]
+    whole.set_value(True).run()
+    assert len(texts(at)) > len(shown) and "E-104" in texts(at)
+    at = whole.set_value(False).run()
 
     # A reload (a new session with the same ?c=) shows the same conversation.
     again = chat(conv)
