@@ -12,6 +12,7 @@ import hashlib
 import math
 import os
 import threading
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -125,30 +126,7 @@ class SentenceTransformerEmbedder:
         """The loaded model; the first access loads it (seconds), later ones reuse it."""
         with self._lock:
             if self._model is None:
-                path = resolve_model_path(self._model_ref)
-                force_offline()
-                try:
-                    from sentence_transformers import SentenceTransformer
-                except ImportError as exc:  # pragma: no cover
-                    raise ModelError(
-                        "sentence-transformers is not installed: `pip install supportbot`."
-                    ) from exc
-                try:
-                    from transformers.utils import logging as hf_logging
-
-                    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-                    hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
-                except ImportError:  # pragma: no cover
-                    pass
-                try:
-                    self._model = SentenceTransformer(
-                        str(path), device=self.device, local_files_only=True
-                    )
-                except Exception as exc:
-                    raise ModelError(
-                        f"Could not load the embedding model from {path}: {exc}. Check that the "
-                        "folder holds a complete sentence-transformers model."
-                    ) from exc
+                self._model = _load_model(resolve_model_path(self._model_ref), self.device)
             return self._model
 
     @property
@@ -180,6 +158,58 @@ class SentenceTransformerEmbedder:
     def embed_query(self, text: str) -> list[float]:
         """Embed one query the same way as passages (MiniLM is symmetric)."""
         return self.embed([text])[0]
+
+
+# Loaded models, shared by every embedder of the same folder and device while one of them
+# holds it (the web UI rebuilds its services, a CLI command builds one per part): loading
+# takes seconds, and inference only reads the weights. Weak values: a model no embedder
+# uses any more (one replaced by a tuned model) is freed, not kept for the process.
+_LOADED: weakref.WeakValueDictionary[tuple[str, str, int], SentenceTransformer] = (
+    weakref.WeakValueDictionary()
+)
+_LOADED_LOCK = threading.Lock()
+
+
+def _folder_stamp(path: Path) -> int:
+    """Every file's name, size and modification time: a folder rewritten is reloaded."""
+    stamps = []
+    for folder, _dirs, files in os.walk(path):
+        for name in files:
+            st = os.stat(os.path.join(folder, name))
+            stamps.append((os.path.join(folder, name), st.st_size, st.st_mtime_ns))
+    return hash(tuple(sorted(stamps)))
+
+
+def _load_model(path: Path, device: str) -> SentenceTransformer:
+    """The sentence-transformers model in ``path``, loaded once while it is in use."""
+    force_offline()
+    key = (str(path.resolve()), device, _folder_stamp(path))
+    with _LOADED_LOCK:
+        model = _LOADED.get(key)
+        if model is not None:
+            return model
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:  # pragma: no cover
+            raise ModelError(
+                "sentence-transformers is not installed: `pip install supportbot`."
+            ) from exc
+        try:
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+            hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+        except ImportError:  # pragma: no cover
+            pass
+        try:
+            model = SentenceTransformer(str(path), device=device, local_files_only=True)
+        except Exception as exc:
+            raise ModelError(
+                f"Could not load the embedding model from {path}: {exc}. Check that the "
+                "folder holds a complete sentence-transformers model."
+            ) from exc
+        _LOADED[key] = model
+        return model
 
 
 class HashEmbedder:

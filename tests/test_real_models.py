@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -93,6 +94,15 @@ def test_any_sentence_transformers_folder_can_be_configured(tmp_path: Path) -> N
     emb = SentenceTransformerEmbedder(str(copy))
     assert emb.name == "my-embedder"
     assert len(emb.embed_query("hello")) == 384
+    # A second embedder of the folder shares the loaded model (loading takes seconds)...
+    assert SentenceTransformerEmbedder(str(copy)).model is emb.model
+    # ... until the folder is rewritten: then the new files are loaded.
+    config = Path(copy) / "config.json"
+    stat = config.stat()
+    os.utime(config, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    reloaded = SentenceTransformerEmbedder(str(copy))
+    assert reloaded.model is not emb.model
+    assert reloaded.embed_query("hello") == pytest.approx(emb.embed_query("hello"), abs=1e-6)
 
 
 def test_missing_model_folder_says_what_to_do(tmp_path: Path) -> None:
