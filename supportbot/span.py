@@ -38,7 +38,7 @@ __all__ = ["Selection", "SpanSelector", "Unit", "join_section", "split_units"]
 
 UnitKind = Literal["sentence", "item", "line"]
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[A-Z0-9\"'(\[])")
+_SENTENCE_END = re.compile(r"(?<!\b[A-Z]\.)(?<=[.!?])[\"')\]]*\s+(?=[A-Z0-9\"'(\[])")
 _ITEM = re.compile(r"^\s*(?:[-*\u2022]|\d{1,2}[.)])\s+")
 _WORD = re.compile(r"\S+")
 
@@ -190,7 +190,11 @@ def split_units(section: str) -> list[Unit]:
                     sentences(line, at)
                     at += len(line) + 1
                 continue
-            if item or (len(lines) > 1 and not wrapped):
+            # One line after "like this:" that ends no sentence is a command, not prose.
+            command = (
+                follows_intro and len(lines) == 1 and not lines[0].rstrip().endswith(tuple(".:?!"))
+            )
+            if item or command or (len(lines) > 1 and not wrapped):
                 kind: UnitKind = "item" if item else "line"
                 if not follows_intro:
                     paragraph += 1

@@ -51,6 +51,8 @@ def test_units_are_whole_sentences_lists_and_literal_lines() -> None:
     ]
     assert ("line", "poll mail.example.com proto pop3") in kinds
     assert kinds[-1] == ("sentence", "A wrapped line of prose ends here.")
+    one = split_units("Ian T. Smith runs it like this:\n\nmailpull -u jane -s mail.example.com\n")
+    assert [(u.kind, u.paragraph) for u in one] == [("sentence", 0), ("line", 0)]
     # A list and a literal block belong to the sentence that introduces them.
     assert len({u.paragraph for u in units[:4]}) == 1
     assert all(text[u.start : u.end].replace("\n", " ") == u.text for u in units)
