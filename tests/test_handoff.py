@@ -711,6 +711,26 @@ def test_customer_fields_extraction() -> None:
     }
 
 
+def test_a_hand_off_without_contact_details_does_not_load_the_pii_detector(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Extraction keeps only e-mail and phone spans: no sign of one, no detector (seconds)."""
+    from supportbot.safety import redact as redact_module
+
+    def not_needed() -> None:
+        raise AssertionError("the PII detector was loaded")
+
+    monkeypatch.setattr(redact_module, "_analyzer_instance", None)  # as in a fresh process
+    monkeypatch.setattr(redact_module, "_build_analyzer", not_needed)
+    said = ["this is useless, get me a real person (hand-off test 1)", "serial is sn-4471-xq"]
+    assert extract_customer_fields(said) == {"serial": "SN-4471-XQ"}
+    turns = [Turn("user", t) for t in said]
+    packet = build_packet("c", turns, ["HUMAN_REQUESTED"], redact_pii=False)
+    assert packet.customer_fields == {"serial": "SN-4471-XQ"}
+    with pytest.raises(AssertionError, match="detector was loaded"):  # the control
+        extract_customer_fields(["call me on 415 555 0132 (hand-off test 1)"])
+
+
 def test_identifier_formats_are_data() -> None:
     said = ["my BWN20473318 died", "member id M-88120417, serial number is sn-4471-xq"]
     # built in: a serial after the word "serial"; a bare one in the sample's format is not one

@@ -32,7 +32,7 @@ from supportbot.embed import HashEmbedder
 from supportbot.factory import Services, build
 from supportbot.generate import ScriptedGenerator
 from supportbot.handoff.packet import HandoffPacket
-from supportbot.safety.redact import find_pii
+from supportbot.safety.redact import find_pii, may_hold_contact
 
 PER_TYPE = 120
 SEED = 7  # not the bench's seed: other values than the ones the docs/measured.md figures come from
@@ -66,6 +66,29 @@ def test_recall_per_pattern_type_is_at_least_099(cases: list[Case]) -> None:
     # Street addresses and names are free text found by heuristics: a lower bar.
     assert rows["ADDRESS"]["recall"] >= 0.95, rows["ADDRESS"]["missed"]
     assert rows["NAME"]["recall"] >= 0.95, rows["NAME"]["missed"]
+
+
+def test_the_cheap_contact_check_never_misses_what_the_detector_finds(
+    cases: list[Case],
+) -> None:
+    """may_hold_contact lets a hand-off skip the detector: only where it would find nothing.
+
+    On every generated and hand-written message (seven locales, every kind), and on the
+    knowledge base's sentences: no e-mail or phone span where the check says none.
+    """
+    texts = [c.text for c in cases]
+    for path in (pii_handwritten.SET, pii_handwritten.HOLDOUT):
+        texts += [m.text for m in pii_handwritten.load(path)]
+    texts += kb_sentences()[:150]
+    skipped = 0
+    for text in texts:
+        if not may_hold_contact(text):
+            skipped += 1
+            assert not [s for s in find_pii(text) if s.kind in ("EMAIL", "PHONE")], text
+    for case in cases:
+        if case.type in ("EMAIL", "PHONE"):
+            assert may_hold_contact(case.text), case.text
+    assert skipped >= len(texts) // 4  # the check does spare the detector
 
 
 def test_recall_on_the_hand_written_set_meets_the_targets() -> None:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from supportbot.conversation import Turn
 from supportbot.errors import HandoffError
-from supportbot.safety.redact import find_pii, mask, redact
+from supportbot.safety.redact import find_pii, mask, may_hold_contact, redact
 from supportbot.types import Hit
 
 if TYPE_CHECKING:
@@ -308,7 +308,9 @@ def extract_customer_fields(
     found: dict[str, str] = {}
     extra = _compiled(patterns or {})
     for text in customer_messages:
-        for span in find_pii(text):
+        # Only e-mail and phone spans are kept: without a sign of one, the PII detector
+        # (seconds to load) is not needed, and redaction may be off.
+        for span in find_pii(text) if may_hold_contact(text) else ():
             if span.kind in ("EMAIL", "PHONE"):
                 found[span.kind.lower()] = text[span.start : span.end]
         for m in _SERIAL.finditer(text):

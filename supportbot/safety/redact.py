@@ -104,7 +104,16 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 if TYPE_CHECKING:
     from presidio_analyzer import AnalyzerEngine
 
-__all__ = ["PII_KINDS", "PiiKind", "PiiSpan", "find_pii", "luhn_valid", "mask", "redact"]
+__all__ = [
+    "PII_KINDS",
+    "PiiKind",
+    "PiiSpan",
+    "find_pii",
+    "luhn_valid",
+    "mask",
+    "may_hold_contact",
+    "redact",
+]
 
 PiiKind = Literal["EMAIL", "PHONE", "CARD", "IBAN", "SSN", "NATIONAL_ID", "IP", "ADDRESS", "NAME"]
 
@@ -947,6 +956,11 @@ def _find_phone(text: str) -> Iterator[tuple[int, int]]:
             yield start, end
 
 
+# No phone number has fewer digits: the fewest of any pattern, _PHONE_BARE's 7, and the
+# 7 Presidio's detections must have (see _detections_in).
+_FEWEST_PHONE_DIGITS = min(7, *(fewest for _, fewest, _ in _PHONE_PATTERNS))
+
+
 def _place_run(text: str, pos: int) -> int:
     """End of the run of place words starting at ``pos`` (``pos`` when there is none)."""
     end = pos
@@ -1435,6 +1449,22 @@ def find_pii(text: str, allow: Collection[str] = ()) -> list[PiiSpan]:
     if len(text) > _CACHED_CHARS:
         return list(_find(text, allowed))
     return list(_find_cached(text, allowed))
+
+
+def may_hold_contact(text: str) -> bool:
+    """Whether ``text`` could hold an e-mail address or a phone number, checked cheaply.
+
+    False only when :func:`find_pii` cannot report an ``EMAIL`` or ``PHONE`` span in it:
+    every e-mail pattern (Presidio's and ours, obfuscated ones too) needs an "@" or the
+    spelled-out form, and every phone number at least 7 digits. Callers that want only
+    those two kinds (the contact fields of a hand-off) skip the detector, which takes
+    seconds to load, for text like "I want to talk to a person".
+    """
+    return (
+        "@" in text
+        or len(_digits(text)) >= _FEWEST_PHONE_DIGITS
+        or _EMAIL_OBFUSCATED.search(text) is not None
+    )
 
 
 def redact(text: str, allow: Collection[str] = ()) -> str:
