@@ -73,9 +73,7 @@ RACER = textwrap.dedent(
     """\
     import json, sys
     import supportbot
-    from supportbot.safety.redact import find_pii
-    services = supportbot.build()
-    find_pii("warm up: jane@example.com")  # load the PII detector before racing
+    services = supportbot.build()  # no redaction (child_env), so no PII detector to load
     print("ready", flush=True)
     for line in sys.stdin:
         packet = services.bot.escalate(line.strip(), "HUMAN_REQUESTED")
