@@ -7,12 +7,10 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
 
-from evaluate.questions import load_questions
 from supportbot.bot import Reply, SupportBot
 from supportbot.config import Settings
-from supportbot.conversation import MemoryConversationStore, Turn
+from supportbot.conversation import MemoryConversationStore
 from supportbot.embed import SentenceTransformerEmbedder
 from supportbot.factory import build, build_generator, build_store
 from supportbot.verify import critical_tokens, split_sentences
@@ -133,28 +131,6 @@ def test_concurrent_conversations_do_not_mix(bot: SupportBot) -> None:
         assert [t.text for t in bot.history(f"conc-{cid}")] == [questions[cid], reply.answer]
         own = {h.chunk.id for h in bot.search(questions[cid], k=4).hits}
         assert {c.chunk_id for c in reply.citations} <= own
-
-
-# Measured on kb/eval with the defaults (docs/measured.md, bench/answer.py): 0.34 final accuracy,
-# hybrid recall@5 0.98; 0.28 (13 of 47) since HTML is parsed with html5lib (kb/docs went from
-# 594 to 600 chunks). The floors sit a few points under, as a regression gate.
-ACCURACY_FLOOR = 0.25
-RECALL5_FLOOR = 0.93
-
-
-def test_answer_quality_on_kb_eval_does_not_regress(bot: SupportBot) -> None:
-    qs = [q for q in load_questions(ROOT / "kb" / "eval" / "questions.jsonl") if q.answerable]
-    correct = found = 0
-    for q in qs:
-        conv = f"eval-{q.id}"
-        for turn in q.history:
-            bot.restore(conv, [Turn(turn.role, turn.content)])
-        reply = bot.ask(q.question, conversation_id=conv)
-        correct += all(f.lower() in reply.answer.lower() for f in q.facts)
-        found += any(any(g.matches(h.chunk) for g in q.gold) for h in reply.trace.hits[:5])
-        _grounded(reply)
-    assert correct / len(qs) >= ACCURACY_FLOOR
-    assert found / len(qs) >= RECALL5_FLOOR
 
 
 def test_escalation_with_the_real_models(
