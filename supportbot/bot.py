@@ -561,7 +561,8 @@ class SupportBot:
         body = span.text
         if span.has_block:
             return f'From "{cited.label}" [1]:\n\n{body}', cited
-        return f'From "{cited.label}": {body.rstrip(".")} [1].', cited
+        end = "" if body.endswith(":") else "."
+        return f'From "{cited.label}": {body.rstrip(".")} [1]{end}', cited
 
     def _quote_passage(self, hit: Hit) -> tuple[str, Citation]:
         """A passage with no usable span (an FAQ entry): quoted whole, as written."""

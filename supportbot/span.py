@@ -120,8 +120,9 @@ def join_section(chunks: Sequence[Chunk]) -> str:
     """Reassemble consecutive passages of one section, removing the chunker's overlap.
 
     The splitter repeats up to ``chunk_overlap`` characters at the start of the next
-    piece; the longest suffix of the text so far that the next piece starts with is
-    dropped from that piece. Pieces that share nothing are joined by a line break.
+    piece, with the whitespace around them possibly changed; the longest run of words
+    that ends the text so far and starts the next piece is dropped from that piece.
+    Pieces that share no words are joined by a line break.
     """
     text = ""
     for chunk in sorted(chunks, key=lambda c: c.position):
@@ -129,13 +130,16 @@ def join_section(chunks: Sequence[Chunk]) -> str:
         if not text:
             text = piece
             continue
+        tail = text.split()[-80:]
+        words = list(re.finditer(r"\S+", piece))[:80]
         overlap = 0
-        for k in range(min(len(text), len(piece), 400), 7, -1):
-            if text.endswith(piece[:k]):
+        for k in range(min(len(tail), len(words)), 1, -1):
+            if tail[-k:] == [w.group(0) for w in words[:k]]:
                 overlap = k
                 break
         if overlap:
-            text += piece[overlap:]
+            rest = piece[words[overlap - 1].end() :]
+            text += rest if rest[:1].isspace() or not rest else " " + rest
         else:
             text += ("\n" if not text.endswith("\n") else "") + piece
     return text

@@ -146,7 +146,7 @@ def fragment(sentence: str) -> str:
     body = sentence.rstrip().rstrip(".!?").rstrip()
     if sentence.rstrip().endswith(":") or body.endswith(":"):
         return "announces something it does not give"
-    words = _WORDS.findall(body.lower())
+    words = re.findall(r"[a-z0-9]+(?:'[a-z]+)?", body.lower())
     if words and words[-1] in _DANGLING:
         return "stops mid-sentence"
     if body.count("(") != body.count(")") or body.count('"') % 2:
@@ -209,14 +209,22 @@ class AnswerVerifier:
             if broken:
                 result.removed.append(Removed(bare, f"not a whole sentence: it {broken}"))
                 continue
-            if restates(bare, question):
-                result.removed.append(Removed(bare, "only restates the question"))
-                continue
             order = [n - 1 for n in dict.fromkeys(valid)] or list(range(len(hits)))
             order += [j for j in range(len(hits)) if j not in order]
-            asked = {_stem(w) for w in tokenize(question)}
-            novel = {w for w in words if _stem(w) not in asked and w not in GENERIC}
-            support, reason = self._find_support(bare, words, novel, order, evidence, similarity)
+            if restates(bare, question):
+                # Restating the question answers it only where a source says exactly that
+                # ("Is it Y2K-compliant?" "It is fully Y2K-compliant."): every word, one
+                # sentence, same polarity. Otherwise it is an echo ("You can use it with X").
+                support, _ = self._find_support(bare, words, words, order, evidence, None, 1.0)
+                if support is None:
+                    result.removed.append(Removed(bare, "only restates the question"))
+                    continue
+            else:
+                asked = {_stem(w) for w in tokenize(question)}
+                novel = {w for w in words if _stem(w) not in asked and w not in GENERIC}
+                support, reason = self._find_support(
+                    bare, words, novel, order, evidence, similarity
+                )
             if support is None:
                 result.removed.append(Removed(bare, reason))
                 continue
@@ -238,6 +246,7 @@ class AnswerVerifier:
         order: list[int],
         evidence: list[_Evidence],
         similarity: _LazySimilarity | None,
+        min_overlap: float | None = None,
     ) -> tuple[int | None, str]:
         """Index of the first passage (cited ones first) one of whose sentences supports it.
 
@@ -256,7 +265,7 @@ class AnswerVerifier:
                     continue
                 close.append((j, w))
                 overlap = min(_share(words, window.tokens), _share(novel, window.tokens))
-                if overlap < self.min_overlap:
+                if overlap < (self.min_overlap if min_overlap is None else min_overlap):
                     best_overlap = max(best_overlap, overlap)
                     continue
                 if negated(window.text) != claim_negated:
