@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 
-from ingest.load import Document
+from ingest.load import Document, FaqEntry
+from supportbot.gaps.answers import AGENT_AUTHOR, agent_heading
 from supportbot.safety.hygiene import strip_invisible
 from supportbot.types import Chunk
 
@@ -42,14 +43,24 @@ def chunk_document(
     chunks: list[Chunk] = []
     used: set[str] = set()
 
-    def add(text: str, heading: str, page: int | None, question: str | None = None) -> None:
+    def add(
+        text: str,
+        heading: str,
+        page: int | None,
+        question: str | None = None,
+        entry: FaqEntry | None = None,
+    ) -> None:
         # Hidden characters (tag-character smuggling, bidi overrides, zero-width) never
         # reach the index: what the model reads is what a reviewer of the file sees.
         text, heading = strip_invisible(text).strip(), strip_invisible(heading)
         question = strip_invisible(question) if question is not None else None
+        also = tuple(strip_invisible(a) for a in entry.also_asked) if entry else ()
         if not text:
             return
-        base = chunk_id(source, heading, f"{question or ''}\x00{text}")
+        # Other wordings change the question's vector, so they are part of the id (an
+        # entry without any keeps the id it always had).
+        asked = "\x1f".join((question or "", *also))
+        base = chunk_id(source, heading, f"{asked}\x00{text}")
         cid, n = base, 1
         while cid in used:  # identical text twice under one heading: keep both
             n += 1
@@ -66,13 +77,18 @@ def chunk_document(
                 position=len(chunks),
                 kind="faq" if question is not None else "doc",
                 question=question,
+                also_asked=also,
+                author=entry.author if entry else "",
             )
         )
 
     if document.kind == "faq":
         for entry in document.faq:
-            heading = entry.category.strip().title() if entry.category else ""
-            add(entry.answer, heading, None, question=entry.question)
+            if entry.author == AGENT_AUTHOR:  # a citation says who wrote it, and when
+                heading = agent_heading(entry.date)
+            else:
+                heading = entry.category.strip().title() if entry.category else ""
+            add(entry.answer, heading, None, question=entry.question, entry=entry)
         return chunks
 
     for section in document.sections:

@@ -301,9 +301,15 @@ def calibrate(
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``ingest`` and ``calibrate`` to the ``supportbot`` command (the entry-point hook)."""
+    """Add ``ingest`` and ``calibrate`` to the ``supportbot`` command (the entry-point hook).
+
+    Also the ``supportbot gaps`` commands that change agents' answers, which re-index them.
+    """
+    from ingest.answers import register as register_answers
+
     app.command(name="ingest")(ingest)
     app.command(name="calibrate")(calibrate)
+    register_answers(app)
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,6 +30,10 @@ SUPPORTED_SUFFIXES = DOC_SUFFIXES | FAQ_SUFFIXES
 
 QUESTION_KEYS = ("question", "q", "questions", "query", "title", "prompt")
 ANSWER_KEYS = ("answer", "a", "answers", "response", "reply", "body")
+ALSO_ASKED_KEYS = ("also_asked", "also asked", "alternatives", "paraphrases")
+NOT_APPROVED = ("draft", "pending", "review", "rejected", "unapproved")
+"""``status`` values of FAQ entries that are never indexed (so never served). An agent's
+answer (``author: agent``) is indexed only with ``status: approved``."""
 
 
 @dataclass(frozen=True)
@@ -43,11 +47,19 @@ class Section:
 
 @dataclass(frozen=True)
 class FaqEntry:
-    """One curated question and its answer."""
+    """One curated question and its answer.
+
+    ``also_asked`` are other wordings of the question (matched with it); ``author`` is
+    ``agent`` for an answer a support agent wrote, whose citation names it as such with
+    its approval ``date`` (the managed FAQ of :mod:`supportbot.gaps`).
+    """
 
     question: str
     answer: str
     category: str = ""
+    also_asked: tuple[str, ...] = ()
+    author: str = ""
+    date: str = ""
 
 
 @dataclass
@@ -649,21 +661,56 @@ def _pick(row: dict[str, Any], keys: tuple[str, ...]) -> str:
     return ""
 
 
-def _faq_from_rows(path: Path, rows: list[Any]) -> Document:
+def _also_asked(row: dict[str, Any]) -> tuple[str, ...]:
+    """Other wordings of the question: a list, or one string with a wording per line."""
+    lowered = {str(k).strip().lower(): v for k, v in row.items()}
+    for key in ALSO_ASKED_KEYS:
+        value = lowered.get(key)
+        if isinstance(value, str):
+            value = value.splitlines()
+        if isinstance(value, list):
+            return tuple(_clean(str(v)) for v in value if isinstance(v, str) and v.strip())
+    return ()
+
+
+def _faq_from_rows(path: Path, rows: list[Any], title: str = "") -> Document:
     entries: list[FaqEntry] = []
     warnings: list[str] = []
     seen_keys: set[str] = set()
+    drafts = 0
     for number, row in enumerate(rows, start=1):
         if not isinstance(row, dict):
             warnings.append(f"entry {number} skipped: not a mapping")
             continue
         seen_keys.update(str(k).lower() for k in row)
+        status = str(row.get("status") or "").strip().lower()
+        author = str(row.get("author") or "").strip().lower()
+        if status in NOT_APPROVED or (author == "agent" and status != "approved"):
+            drafts += 1  # not approved: never indexed, so never served
+            continue
         q, a = _pick(row, QUESTION_KEYS), _pick(row, ANSWER_KEYS)
         if not q or not a:
             warnings.append(f"entry {number} skipped: needs a non-empty question and answer")
             continue
-        entries.append(FaqEntry(_clean(q), _clean(a), str(row.get("category", "") or "")))
+        entries.append(
+            FaqEntry(
+                _clean(q),
+                _clean(a),
+                str(row.get("category", "") or ""),
+                _also_asked(row),
+                author,
+                str(row.get("approved_at", "") or "").strip()[:10],
+            )
+        )
+    if drafts:
+        warnings.append(f"{drafts} entr{'y' if drafts == 1 else 'ies'} not approved: not indexed")
     if not entries:
+        if drafts:
+            raise FileRejected(
+                path,
+                f"has no approved entries ({drafts} not approved)",
+                "Approve an entry (status: approved) or remove the file from the index.",
+            )
         found = ", ".join(sorted(seen_keys)) or "none"
         raise FileRejected(
             path,
@@ -671,8 +718,15 @@ def _faq_from_rows(path: Path, rows: list[Any]) -> Document:
             "FAQ files need 'question' and 'answer' fields (CSV columns, JSON/YAML keys).",
         )
     stem = path.stem.replace("_", " ").replace("-", " ").strip()
-    title = "FAQ" if stem.lower() in ("faq", "faqs") else f"FAQ: {stem}"
+    if not title:
+        title = "FAQ" if stem.lower() in ("faq", "faqs") else f"FAQ: {stem}"
     return Document(title=title, kind="faq", faq=entries, warnings=warnings)
+
+
+def _title(data: Any) -> str:
+    """A JSON/YAML FAQ's own ``title`` (a mapping with a title and its entries)."""
+    value = data.get("title") if isinstance(data, dict) else None
+    return _clean(value)[:200] if isinstance(value, str) and value.strip() else ""
 
 
 def _unwrap(data: Any) -> list[Any]:
@@ -689,15 +743,18 @@ def load_faq(path: Path, settings: IngestSettings) -> Document:
     """FAQ files: CSV with question/answer columns, or JSON/YAML lists of mappings."""
     text = decode_text(path, read_bytes(path, settings), settings)
     suffix = path.suffix.lower()
+    title = ""
     try:
         if suffix == ".csv":
             rows: list[Any] = list(csv.DictReader(io.StringIO(text)))
         elif suffix == ".json":
-            rows = _unwrap(json.loads(text))
+            data = json.loads(text)
+            rows, title = _unwrap(data), _title(data)
         else:
             import yaml
 
-            rows = _unwrap(yaml.safe_load(text))
+            data = yaml.safe_load(text)
+            rows, title = _unwrap(data), _title(data)
     except json.JSONDecodeError as exc:
         raise FileRejected(
             path, f"is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
@@ -706,7 +763,7 @@ def load_faq(path: Path, settings: IngestSettings) -> Document:
         raise FileRejected(path, f"is not valid CSV ({exc})") from exc
     except Exception as exc:  # noqa: BLE001 - yaml.YAMLError and friends
         raise FileRejected(path, f"is not valid {suffix[1:].upper()} ({exc})") from exc
-    return _faq_from_rows(path, rows)
+    return _faq_from_rows(path, rows, title)
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -728,7 +785,15 @@ def _scrub(document: Document) -> Document:
         for s in document.sections
     ]
     document.faq = [
-        FaqEntry(_scrub_text(e.question), _scrub_text(e.answer), _scrub_text(e.category))
+        replace(
+            e,
+            question=_scrub_text(e.question),
+            answer=_scrub_text(e.answer),
+            category=_scrub_text(e.category),
+            also_asked=tuple(_scrub_text(a) for a in e.also_asked),
+            author=_scrub_text(e.author),
+            date=_scrub_text(e.date),
+        )
         for e in document.faq
     ]
     return document

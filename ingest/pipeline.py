@@ -44,6 +44,7 @@ from supportbot.config import Settings
 from supportbot.embed import Embedder
 from supportbot.errors import FileRejected, StoreLockedError
 from supportbot.factory import build_embedder, build_store
+from supportbot.gaps.cluster import centre
 from supportbot.store import SCHEMA_VERSION, ChromaStore, Scalar, chunk_from_record
 from supportbot.types import Chunk, FileRecord
 
@@ -487,8 +488,15 @@ def _run_locked(
         chunks = [c for _, c in queue]
         texts = [c.embedding_text() for c in chunks]
         faq = [c for c in chunks if c.question]
-        vectors = embedder.embed(texts + [c.question or "" for c in faq])
-        passage_vecs, question_vecs = vectors[: len(chunks)], vectors[len(chunks) :]
+        # An FAQ question with other wordings (customers' own, in an agent's answer) is
+        # matched by the centre of them all (supportbot/gaps/cluster.py).
+        asked = [[c.question or "", *c.also_asked] for c in faq]
+        vectors = embedder.embed(texts + [w for wordings in asked for w in wordings])
+        passage_vecs, rest = vectors[: len(chunks)], vectors[len(chunks) :]
+        question_vecs: list[list[float]] = []
+        for wordings in asked:
+            mine, rest = rest[: len(wordings)], rest[len(wordings) :]
+            question_vecs.append(mine[0] if len(mine) == 1 else centre(mine))
         hashes = {p.record.source: p.record.file_hash for p, _ in queue}
         extra = {c.id: p.extra[c.id] for p, c in queue}
         store.upsert(

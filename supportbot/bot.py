@@ -33,6 +33,7 @@ from supportbot.embed import Embedder
 from supportbot.errors import InputError
 from supportbot.escalation import Decision, EscalationPolicy, Evidence, Reason
 from supportbot.escalation.policy import Screening
+from supportbot.gaps.answers import AGENT_AUTHOR
 from supportbot.generate import Generator
 from supportbot.handoff.dispatch import Dispatcher
 from supportbot.handoff.packet import HandoffPacket
@@ -444,6 +445,10 @@ class SupportBot:
         if hit is None:
             return None
         similarity = hit.extra.get("faq_question_cosine", 0.0)
+        # An approved agent answer is matched by the centre of its customers' wordings,
+        # with its own threshold (supportbot/gaps, docs/knowledge-gaps.md).
+        if hit.chunk.author == AGENT_AUTHOR:
+            return hit if similarity >= self.settings.gaps.answer_match else None
         return hit if similarity >= self.settings.retrieval.faq_match else None
 
     # -- step 3: the draft ---------------------------------------------------------------

@@ -634,6 +634,131 @@ def chat(conversation: ConversationOption = None, config: ConfigOption = None) -
         _await_delivery(services, handed)
 
 
+gaps_app = typer.Typer(
+    help="Knowledge gaps: what customers ask that the documents do not answer, and agents' "
+    "answers served by the bot (docs/knowledge-gaps.md).",
+    invoke_without_command=True,
+)
+app.add_typer(gaps_app, name="gaps")
+
+
+def _when(ts: float) -> str:
+    from datetime import datetime
+
+    return datetime.fromtimestamp(ts).astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+@gaps_app.callback()
+def gaps(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    days: Annotated[
+        int | None,
+        typer.Option("--days", min=0, help="Days back (default gaps.since_days; 0: all)."),
+    ] = None,
+    top: Annotated[int, typer.Option("-n", min=1, help="How many gaps to show.")] = 20,
+    examples: Annotated[bool, typer.Option("--examples", help="Show example questions.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """List the gaps, most asked first: questions grouped by meaning.
+
+    Questions handed over for want of an answer, answers rated down, and questions agents
+    answered after a hand-off.
+    """
+    import time
+
+    from supportbot.factory import build_gap_finder
+
+    if ctx.invoked_subcommand is not None:
+        return
+    settings = settings_from(config)
+    since = None if days == 0 else time.time() - days * 86400 if days else None
+    try:
+        report = build_gap_finder(settings).report(since)
+    except SupportBotError as exc:
+        fail(exc)
+    if as_json:
+        data = report.to_dict()
+        data["gaps"] = data["gaps"][:top]
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    if not report.gaps:
+        console.print("No gaps: every question was answered (or nothing was asked yet).")
+        return
+    table = Table(title=f"{report.questions} unanswered questions in {len(report.gaps)} gaps")
+    for column in ("#", "gap (most typical question)", "customers", "first seen", "last seen"):
+        table.add_column(column, justify="right" if column in ("#", "customers") else "left")
+    table.add_column("agent answered")
+    table.add_column("FAQ entry")
+    for i, gap in enumerate(report.gaps[:top], start=1):
+        label = gap.label + ("".join(f"\n  - {e}" for e in gap.examples[1:]) if examples else "")
+        table.add_row(
+            str(i),
+            Text(label),
+            str(gap.customers),
+            _when(gap.first_seen),
+            _when(gap.last_seen),
+            "yes" if gap.answered_by_agent else "",
+            gap.entry,
+        )
+    console.print(table)
+    if len(report.gaps) > top:
+        console.print(f"... and {len(report.gaps) - top} more (-n to show them).")
+
+
+@gaps_app.command("answers")
+def gaps_answers(
+    drafts: Annotated[bool, typer.Option("--drafts", help="Only drafts (not served).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """List agents' answers (the managed FAQ): approved ones are served by the bot."""
+    from supportbot.factory import build_answers
+
+    try:
+        entries = build_answers(settings_from(config)).entries("draft" if drafts else None)
+    except SupportBotError as exc:
+        fail(exc)
+    if as_json:
+        print(json.dumps([e.to_dict() for e in entries], indent=2, ensure_ascii=False))
+        return
+    if not entries:
+        console.print("No agent answers yet: make one from a gap in the agent console.")
+        return
+    table = Table()
+    for column in ("id", "status", "question", "approved by", "approved (UTC)"):
+        table.add_column(column)
+    for e in entries:
+        table.add_row(
+            *(Text(x) for x in (e.id, e.status, e.question, e.approved_by, e.approved_at))
+        )
+    console.print(table)
+
+
+@gaps_app.command("export")
+def gaps_export(
+    output: Annotated[
+        Path | None, typer.Argument(help="File to write (default: standard output).")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Write the approved agent answers as a YAML FAQ, for review in git."""
+    from supportbot.factory import build_answers
+
+    try:
+        text = build_answers(settings_from(config)).export()
+    except SupportBotError as exc:
+        fail(exc)
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        fail(SupportBotError(f"Cannot write {output} ({exc.strerror}); choose another path."))
+    console.print(f"Wrote {output}.")
+
+
 def _register_plugins() -> None:
     for ep in entry_points(group="supportbot.commands"):
         try:

@@ -557,6 +557,57 @@ class MessagesSettings(BaseModel):
     )
 
 
+class GapsSettings(BaseModel):
+    """Knowledge gaps and agents' answers (docs/knowledge-gaps.md, `supportbot gaps`)."""
+
+    group_distance: float = Field(
+        0.6,
+        gt=0,
+        lt=2,
+        description="Average-linkage cosine distance under which questions count as one gap "
+        "(fitted on public intent data the replay does not use: docs/measured.md).",
+    )
+    answer_match: float = Field(
+        0.75,
+        gt=0,
+        le=1.01,
+        description="Cosine similarity between a question and the centre of an approved agent "
+        "answer's wordings (its question and the customers' own) at which that answer is given "
+        "as is (fitted like group_distance). 1.01 turns agent answers off.",
+    )
+    since_days: int = Field(
+        90, ge=0, description="Days of questions the gap report covers (0: everything kept)."
+    )
+    max_questions: int = Field(
+        5000,
+        ge=10,
+        le=50000,
+        description="Most questions grouped per report (the newest); grouping is quadratic.",
+    )
+    examples: int = Field(5, ge=1, le=50, description="Example questions shown per gap.")
+    also_asked: int = Field(
+        8,
+        ge=0,
+        le=50,
+        description="Customers' wordings kept with an agent answer made from a gap.",
+    )
+    approve_role: Literal["agent", "admin"] = Field(
+        "agent",
+        description="Who may approve an agent answer in the console: any agent, or admins only "
+        "(agents then save drafts, which are never served).",
+    )
+    faq_path: Path | None = Field(
+        None,
+        description="The managed FAQ file of approved agent answers. Default: "
+        "<data_dir>/agent-answers.yaml.",
+    )
+    faq_title: str = Field(
+        "Answers from our support team",
+        min_length=1,
+        description="Title of the managed FAQ: what citations of agent answers start with.",
+    )
+
+
 UIPage = Literal["chat", "agent", "kb"]
 
 
@@ -679,6 +730,10 @@ class Settings(BaseSettings):
         description="The bot's fixed messages ([messages] in TOML).",
     )
     ui: UISettings = Field(default_factory=UISettings, description="The web UI ([ui] in TOML).")
+    gaps: GapsSettings = Field(
+        default_factory=GapsSettings,
+        description="Knowledge gaps and agents' answers ([gaps] in TOML).",
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -738,6 +793,11 @@ class Settings(BaseSettings):
     def audit_path(self) -> Path:
         """SQLite file of the audit log."""
         return self.data_dir / "audit.db"
+
+    @property
+    def agent_answers_path(self) -> Path:
+        """The managed FAQ file of agents' answers (``supportbot gaps``)."""
+        return self.gaps.faq_path or self.data_dir / "agent-answers.yaml"
 
     @property
     def store_path(self) -> Path:

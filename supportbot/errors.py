@@ -17,6 +17,8 @@ into messages, the Python API raises them, so a helpdesk integrator needs one
     │   └── RateLimited             too many messages in one conversation (``retry_after``)
     ├── HandoffError                a hand-off operation cannot be done
     │   └── HandoffNotFound         no hand-off with that id
+    ├── FaqError                    the agent answers file cannot be read or changed
+    │   └── FaqEntryNotFound        no agent answer with that id
     └── AuthError                   an account cannot be created, changed or found
         └── SignInRefused           wrong name or password, or locked (``retry_after``)
 """
@@ -29,6 +31,8 @@ __all__ = [
     "AuthError",
     "ConfigError",
     "EmbeddingMismatchError",
+    "FaqEntryNotFound",
+    "FaqError",
     "FileRejected",
     "HandoffError",
     "HandoffNotFound",
@@ -119,6 +123,17 @@ class HandoffError(SupportBotError):
 
 class HandoffNotFound(HandoffError):
     """No hand-off has that id; list them with ``AgentDesk.handoffs()``."""
+
+
+class FaqError(SupportBotError):
+    """The managed FAQ of agents' answers cannot be read or changed (``supportbot gaps``).
+
+    A change that fails leaves the file as it was: it is replaced whole, atomically.
+    """
+
+
+class FaqEntryNotFound(FaqError):
+    """No agent answer has that id."""
 
 
 class AuthError(SupportBotError):

@@ -24,6 +24,7 @@ from supportbot.conversation import (
 )
 from supportbot.embed import Embedder, HashEmbedder, SentenceTransformerEmbedder
 from supportbot.errors import ConfigError
+from supportbot.gaps import AgentAnswers, GapFinder
 from supportbot.generate import Generator, LlamaCppGenerator, OpenAIGenerator, ScriptedGenerator
 from supportbot.handoff.packet import HandoffPacket
 from supportbot.handoff.queue import SqliteHandoffQueue
@@ -33,6 +34,8 @@ __all__ = [
     "Services",
     "build",
     "build_accounts",
+    "build_answers",
+    "build_gap_finder",
     "build_audit",
     "build_conversations",
     "build_embedder",
@@ -148,6 +151,44 @@ def build_accounts(settings: Settings, audit: AuditLog | None = None) -> Account
     )
 
 
+def build_answers(settings: Settings, audit: AuditLog | None = None) -> AgentAnswers:
+    """The managed FAQ of agents' answers (``<data_dir>/agent-answers.yaml``), audited."""
+    g = settings.gaps
+    return AgentAnswers(
+        settings.agent_answers_path,
+        title=g.faq_title,
+        allow=settings.public_values,
+        audit=audit,
+        max_also_asked=g.also_asked,
+    )
+
+
+def build_gap_finder(
+    settings: Settings,
+    *,
+    embedder: Embedder | None = None,
+    conversations: ConversationStore | None = None,
+    queue: SqliteHandoffQueue | None = None,
+    answers: AgentAnswers | None = None,
+) -> GapFinder:
+    """The knowledge-gap report over the conversations and hand-offs in the data folder.
+
+    Alone (the CLI), it reads the SQLite conversation store whatever
+    ``conversation.backend`` says: the web UI, where customers rate answers, keeps
+    conversations there.
+    """
+    if conversations is None:
+        conversations = SqliteConversationStore(settings.conversations_path)
+    return GapFinder(
+        settings.gaps,
+        embedder=embedder or build_embedder(settings),
+        conversations=conversations,
+        queue=queue or build_queue(settings),
+        answers=answers or build_answers(settings),
+        allow=settings.public_values,
+    )
+
+
 def build_queue(settings: Settings) -> SqliteHandoffQueue:
     """The hand-off queue (and its outbox) in ``<data_dir>/handoffs.db``."""
     return SqliteHandoffQueue(settings.handoff_queue_path)
@@ -238,6 +279,8 @@ class Services:
         store: the vector store, shared with an in-process ingest or document removal.
         audit: the audit log the desk writes to (and the knowledge-base page).
         dispatcher: hands conversations over for both (the queue, the outbox worker).
+        gaps: the knowledge-gap report (questions the documents did not answer).
+        answers: the managed FAQ of agents' answers (publish it with ``ingest/answers.py``).
     """
 
     bot: SupportBot
@@ -247,6 +290,8 @@ class Services:
     store: ChromaStore
     audit: AuditLog | None = None
     dispatcher: Dispatcher | None = None
+    gaps: GapFinder | None = None
+    answers: AgentAnswers | None = None
 
     def close(self) -> None:
         """Stop the outbox worker (what it has not sent stays in the outbox)."""
@@ -342,4 +387,8 @@ def build(
         dispatcher=dispatcher,
         audit=audit,
     )
-    return Services(bot, desk, settings, embedder, store, audit, dispatcher)
+    answers = build_answers(settings, audit)
+    gaps = build_gap_finder(
+        settings, embedder=embedder, conversations=conversations, queue=queue, answers=answers
+    )
+    return Services(bot, desk, settings, embedder, store, audit, dispatcher, gaps, answers)

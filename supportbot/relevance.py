@@ -39,7 +39,14 @@ META_KEY = "supportbot:relevance"
 def question_features(hits: Sequence[Hit]) -> list[float]:
     """The model's features (:data:`FEATURES`, in order) for the hits of one question."""
     cosine = max(
-        (max(h.extra.get("cosine", 0.0), h.extra.get("faq_question_cosine", 0.0)) for h in hits),
+        (
+            max(
+                h.extra.get("cosine", 0.0),
+                # An agent answer's wordings decide only whether it is the answer (bot.py).
+                0.0 if h.chunk.author else h.extra.get("faq_question_cosine", 0.0),
+            )
+            for h in hits
+        ),
         default=0.0,
     )
     return [cosine]

@@ -223,11 +223,15 @@ class HybridRetriever(DenseRetriever):
         for cid in order:
             if cid in vectors:
                 cosine[cid] = max(0.0, _cos(qvec, vectors[cid]))
+        # An agent's answer is matched by the centre of its customers' wordings, which
+        # decides only whether it is *the* answer (gaps.answer_match); as a source it is
+        # as relevant as its own text, like any passage.
+        asked = {c: v for c, v in faq_q.items() if not chunks[c].author}
         hits = [
             Hit(
                 chunk=chunks[cid],
                 score=calibrated_score(
-                    max(cosine.get(cid, 0.0), faq_q.get(cid, 0.0)), bm25.get(cid, 0.0)
+                    max(cosine.get(cid, 0.0), asked.get(cid, 0.0)), bm25.get(cid, 0.0)
                 ),
                 rank=i,
                 matched="faq_question" if cid in faq_q else "passage",

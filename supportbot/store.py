@@ -140,6 +140,8 @@ def _metadata(chunk: Chunk, file_hash: str, record: str) -> dict[str, str | int 
         meta["page"] = chunk.page
     if chunk.question:
         meta["question"] = chunk.question
+    if chunk.author:
+        meta["author"] = chunk.author
     return meta
 
 
@@ -156,6 +158,7 @@ def chunk_from_record(chunk_id: str, text: str, meta: dict[str, Any]) -> Chunk:
         position=int(meta.get("position", 0)),
         kind="faq" if meta.get("kind") == "faq" else "doc",
         question=meta.get("question"),
+        author=str(meta.get("author") or ""),
     )
 
 

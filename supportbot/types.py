@@ -32,6 +32,12 @@ class Chunk:
     position: int = 0
     kind: ChunkKind = "doc"
     question: str | None = None
+    also_asked: tuple[str, ...] = ()
+    """Other wordings of an FAQ question (customers' own): its question vector is the
+    centre of them all. Used when it is embedded, not stored."""
+    author: str = ""
+    """Who wrote it when not the documents: ``agent`` for an approved agent answer
+    (:mod:`supportbot.gaps`), which the bot matches with ``gaps.answer_match``."""
 
     @property
     def section(self) -> str:

@@ -296,7 +296,7 @@ def test_wrong_password_is_refused_without_saying_which(web: AccountStore) -> No
 
 def test_agent_gets_the_console_but_not_the_knowledge_base(web: AccountStore) -> None:
     at = sign_in(page("console").run(), "sam")
-    assert [t.label for t in at.tabs] == ["Open (0)", "Claimed (0)", "Closed (0)"]
+    assert [t.label for t in at.tabs] == ["Open (0)", "Claimed (0)", "Closed (0)", "Gaps"]
     assert "Signed in as **sam** (agent)" in shown(at)
     assert not any(w.label == "Your name" for w in at.text_input)
 

@@ -2,9 +2,11 @@
 
 Agents see each hand-off with its reason codes, summary, redacted transcript, the
 passages the bot tried and its draft reply; they claim it, reply (the reply appears in
-the customer's chat), resolve it, or hand the conversation back to the bot. The page
-needs an ``agent`` or ``admin`` account (:mod:`webui.auth`); the agent's name on replies
-and in the audit log is the account's.
+the customer's chat), resolve it, or hand the conversation back to the bot. A hand-off
+they answered can become an FAQ entry the bot serves, and the Gaps tab shows what
+customers ask that the documents do not answer (:mod:`webui.gaps`). The page needs an
+``agent`` or ``admin`` account (:mod:`webui.auth`); the agent's name on replies and in
+the audit log is the account's.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import streamlit as st
 from supportbot.desk import AgentDesk
 from supportbot.handoff.packet import HandoffPacket
 from supportbot.safety.redact import redact
-from webui.auth import require
+from webui.auth import Identity, require
+from webui.gaps import faq_from_handoff, gaps_tab
 from webui.resources import friendly_errors, get_desk, md
 
 _PRIORITY_BADGE = {
@@ -146,18 +149,19 @@ def _actions(desk: AgentDesk, packet: HandoffPacket, agent: str) -> None:
                 st.rerun()
 
 
-def _packet(desk: AgentDesk, packet: HandoffPacket, agent: str, expanded: bool) -> None:
+def _packet(desk: AgentDesk, packet: HandoffPacket, who: Identity, expanded: bool) -> None:
     badge = _PRIORITY_BADGE.get(packet.priority, "")
-    who = f" · {packet.agent}" if packet.agent else ""
+    owner = f" · {packet.agent}" if packet.agent else ""
     first = packet.summary.split(" | ")[0]
     first = first if len(first) <= 70 else first[:67].rsplit(" ", 1)[0] + "..."
     reasons = ", ".join(packet.reasons)
-    title = f"#{packet.id[:8]} · {reasons} · {_when(packet.created_at)}{who} · {first}"
+    title = f"#{packet.id[:8]} · {reasons} · {_when(packet.created_at)}{owner} · {first}"
     with st.expander(f"{badge} {md(title)}", expanded=expanded):
         st.caption(f"Priority {packet.priority} · status {packet.status.replace('_', ' ')}")
         _details(packet)
         _since_handoff(desk, packet)
-        _actions(desk, packet, agent)
+        _actions(desk, packet, who.name)
+        faq_from_handoff(who, packet)
 
 
 def _dead_letters(desk: AgentDesk) -> None:
@@ -181,19 +185,21 @@ def console_page() -> None:
     desk = get_desk()
     if desk is None:
         return
-    agent = who.name
     if st.sidebar.button("Refresh", icon=":material/refresh:"):
         st.rerun()
     show_activity(desk)
     _dead_letters(desk)
     packets = desk.handoffs()
-    tabs = st.tabs(
+    *tabs, gaps = st.tabs(
         [f"{name} ({sum(p.status in statuses for p in packets)})" for name, statuses in _TABS]
+        + ["Gaps"]
     )
+    with gaps:
+        gaps_tab(who)
     for tab, (_, statuses) in zip(tabs, _TABS, strict=True):
         with tab:
             shown = [p for p in packets if p.status in statuses]
             if not shown:
                 st.caption("Nothing here.")
             for i, packet in enumerate(shown):
-                _packet(desk, packet, agent, expanded=i == 0 and "resolved" not in statuses)
+                _packet(desk, packet, who, expanded=i == 0 and "resolved" not in statuses)
