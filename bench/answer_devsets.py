@@ -121,7 +121,13 @@ def run(product: str, root: Path, data: Path | None, limit: int | None) -> dict[
                 flagged = [x for x in sentences if not supported(x, reply, r["question"])]
                 shipped += len(sentences)
                 unsupported += len(flagged)
-                record.update(f1=round(f1, 3), sentences=sentences, unsupported=flagged)
+                record.update(
+                    f1=round(f1, 3),
+                    sentences=sentences,
+                    unsupported=flagged,
+                    raw=reply.trace.raw_answer,
+                    removed=[[x.sentence, x.reason] for x in reply.trace.removed],
+                )
             out.write(json.dumps(record) + "\n")
     return {
         "product": product,

@@ -588,7 +588,10 @@ def plot_reports(reports: Sequence[EvalReport], path: str) -> None:
             heights = [0.0 if v is None else float(v) for v in values]
             bars = ax.bar(xs, heights, width, label=report.label)
             for bar, v in zip(bars, values, strict=True):
-                text = "-" if v is None else (f"{v:.2f}" if isinstance(v, float) else str(v))
+                if v is None:
+                    text = "-"
+                else:
+                    text = f"{v:,.0f}" if isinstance(v, int) or v >= 100 else f"{v:.3g}"
                 ax.annotate(
                     text,
                     (bar.get_x() + bar.get_width() / 2, bar.get_height()),
@@ -599,8 +602,9 @@ def plot_reports(reports: Sequence[EvalReport], path: str) -> None:
         ax.set_xticks(range(len(metrics)), [name for name, _ in metrics], fontsize=8)
         ax.set_title(title, fontsize=10)
         ax.grid(True, axis="y", alpha=0.3)
-    axes.flat[0].legend(fontsize=8)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(shown), 4), fontsize=9)
     fig.suptitle(f"supportbot eval: {len(shown)} configuration(s), {shown[0].questions} questions")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -324,43 +324,65 @@ class SpanSelector:
         return out
 
     def _grow(self, units: list[Unit], scores: list[float], best: int) -> list[Unit]:
-        """The best unit (its list whole), then the units after it while they fit."""
+        """The best unit (its list whole), then the units after it while they fit.
+
+        Literal lines and list items count half against the budget (they are short and
+        a symptom's error output is not the answer that follows it), and a span never
+        ends on a sentence announcing what follows ("like this:"): the next block is
+        added, or the announcement dropped.
+        """
         para = units[best].paragraph
-        same = [i for i in range(len(units)) if units[i].paragraph == para]
         chosen = {best}
-        unit = units[best]
-        if unit.is_block or unit.introduces_list:
+        if units[best].is_block or units[best].introduces_list:
             # Steps are useless one at a time: the introducing sentence and every item.
-            items = [i for i in same if units[i].is_block]
+            same = [i for i in range(len(units)) if units[i].paragraph == para]
             intro = [i for i in same if units[i].introduces_list and i <= best]
-            chosen |= set(items) | set(intro[-1:])
-            limit = 2 * self.max_words
-            while sum(units[i].words for i in chosen) > limit and len(chosen) > 1:
+            chosen |= {i for i in same if units[i].is_block} | set(intro[-1:])
+            while _cost(units, chosen) > 2 * self.max_words and len(chosen) > 1:
                 chosen.remove(max(chosen))
-            return [units[i] for i in sorted(chosen)]
-        words = unit.words
         floor = scores[best] - self.GROW_FLOOR * abs(scores[best])
-        i = best + 1
+        i = max(chosen) + 1
         while i < len(units) and units[i].index == units[i - 1].index + 1:
             if units[i].paragraph != para and not self.GROW_ACROSS:
                 break
-            # A list (with the sentence introducing it) is added whole or not at all.
-            group = [i]
-            if units[i].is_block or units[i].introduces_list:
-                p = units[i].paragraph
-                while (
-                    group[-1] + 1 < len(units)
-                    and units[group[-1] + 1].paragraph == p
-                    and units[group[-1] + 1].index == units[group[-1]].index + 1
-                ):
-                    group.append(group[-1] + 1)
-            size = sum(units[j].words for j in group)
-            if max(scores[j] for j in group) < floor or words + size > self.max_words:
+            group = self._group(units, i)
+            if max(scores[j] for j in group) < floor:
+                break
+            if _cost(units, chosen | set(group)) > self.max_words:
                 break
             chosen.update(group)
-            words += size
             i = group[-1] + 1
+        last = max(chosen)
+        if units[last].introduces_list and len(chosen) > 1:
+            nxt = last + 1
+            fits = False
+            if nxt < len(units) and units[nxt].index == units[last].index + 1:
+                group = self._group(units, nxt)
+                fits = _cost(units, chosen | set(group)) <= 2 * self.max_words
+                if fits:
+                    chosen.update(group)
+            if not fits:
+                chosen.discard(last)
         return [units[i] for i in sorted(chosen)]
+
+    @staticmethod
+    def _group(units: list[Unit], i: int) -> list[int]:
+        """Unit ``i`` alone, or with the block it introduces or belongs to (all of it)."""
+        group = [i]
+        if units[i].is_block or units[i].introduces_list:
+            p = units[i].paragraph
+            while (
+                group[-1] + 1 < len(units)
+                and units[group[-1] + 1].paragraph == p
+                and units[group[-1] + 1].index == units[group[-1]].index + 1
+            ):
+                group.append(group[-1] + 1)
+        return group
+
+
+def _cost(units: list[Unit], chosen: set[int]) -> float:
+    """Words a span spends of its budget: list items and literal lines count half."""
+    return sum(units[i].words * (0.5 if units[i].is_block else 1.0) for i in chosen)
 
 
 def _clean(chunk: Chunk) -> Chunk:

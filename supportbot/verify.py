@@ -96,9 +96,8 @@ GENERIC = frozenset(
 own words restates the question."""
 
 _DANGLING = frozenset(
-    """a an the and or but with without of to for from in on at by as than that which who
-    whose whom is are was were be been being this these those its their your our such
-    including via into onto upon about between""".split()
+    """a an the and or but nor of with for from is are was were be been being its their
+    your our such including via""".split()
 )
 """A sentence ending in one of these stopped mid-phrase."""
 

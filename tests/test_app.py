@@ -42,6 +42,9 @@ def web(kb_index: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     data = tmp_path / "web-data"
     shutil.copytree(kb_index.data_dir, data)
     monkeypatch.setenv("SUPPORTBOT_DATA_DIR", str(data))
+    # As in the sample's profile (kb/supportbot.toml): the index has no relevance model,
+    # and an ingest from the knowledge page does not fit one (tests/test_calibrate.py does).
+    monkeypatch.setenv("SUPPORTBOT_CALIBRATION__ENABLED", "false")
     accounts = AccountStore(data / "accounts.db", rounds=4)
     accounts.add("Sam", PASSWORD, "agent")
     accounts.add("maria", PASSWORD, "admin")

@@ -179,6 +179,23 @@ def _result(proc: subprocess.CompletedProcess[str]) -> dict[str, object]:
     return json.loads(line[len("RESULT ") :])  # type: ignore[no-any-return]
 
 
+def _one_file_of_each_kind(kb: Path) -> Path:
+    """A knowledge base with one file for each loader (YAML, text, Markdown, HTML, PDF).
+
+    The FAQ and the release notes are the sample's own; embedding all 600 passages of
+    kb/docs would make the test slower, not more thorough.
+    """
+    from conftest import GUIDE_HTML, MANUAL_MD, make_pdf
+
+    kb.mkdir()
+    for name in ("faq.yaml", "release-notes.txt"):
+        shutil.copy(KB_DOCS / name, kb)
+    (kb / "manual.md").write_text(MANUAL_MD)
+    (kb / "guide.html").write_text(GUIDE_HTML)
+    make_pdf(kb / "troubleshooting.pdf", {"Error W-42": "W-42 means the widget is too hot."})
+    return kb
+
+
 @pytest.mark.model
 def test_nothing_tries_the_network_ingest_answer_handoff_and_web_ui(tmp_path: Path) -> None:
     guard_dir = tmp_path / "guard"
@@ -188,7 +205,7 @@ def test_nothing_tries_the_network_ingest_answer_handoff_and_web_ui(tmp_path: Pa
     env = _child_env(
         tmp_path / "data",
         GUARD_DIR=str(guard_dir),
-        KB_DOCS=str(KB_DOCS),
+        KB_DOCS=str(_one_file_of_each_kind(tmp_path / "kb")),
         CHECK_VARS=",".join(TELEMETRY_VARS),
         APP_FILE=str(APP),
     )
@@ -204,7 +221,7 @@ def test_nothing_tries_the_network_ingest_answer_handoff_and_web_ui(tmp_path: Pa
 
     assert out["modules_before"] == []  # every heavy library was first imported under guard
     assert out["ingest"] == {"ok": True, "added": 5, "embedded": out["ingest"]["embedded"]}  # type: ignore[index]
-    assert out["ingest"]["embedded"] > 500  # type: ignore[index]
+    assert out["ingest"]["embedded"] > 50  # type: ignore[index]
     assert out["answer"]["mode"] in ("generated", "extract") and out["answer"]["raw"]  # type: ignore[index]
     assert out["handoff"]["mode"] == "handoff"  # type: ignore[index]
     assert out["handoff"]["queued"] == [out["handoff"]["id"]]  # type: ignore[index]
