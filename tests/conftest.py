@@ -35,10 +35,17 @@ def _isolate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
 
 
+# The fixtures below parse files in the test process (``ingest.file_timeout`` 0): starting
+# the parse worker, a fresh interpreter, costs more than ingesting their three small files.
+# The worker itself is what the sample index (kb_index), every CLI and web UI test and
+# tests/test_malformed_corpora.py (its time limit) ingest through.
+IN_PROCESS = {"file_timeout": 0}
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """Settings writing under tmp_path, with the hash embedder (no model)."""
-    return Settings(data_dir=tmp_path / "data", embedding={"backend": "hash"})
+    return Settings(data_dir=tmp_path / "data", embedding={"backend": "hash"}, ingest=IN_PROCESS)
 
 
 @pytest.fixture
@@ -152,7 +159,10 @@ def hash_services(kb_dir: Path, tmp_path: Path) -> Callable[..., Services]:
         from supportbot.conversation import MemoryConversationStore
         from supportbot.factory import build
 
-        settings = Settings(data_dir=tmp_path / "data", embedding={"backend": "hash"}, **overrides)
+        ingest = {**IN_PROCESS, **overrides.pop("ingest", {})}
+        settings = Settings(
+            data_dir=tmp_path / "data", embedding={"backend": "hash"}, ingest=ingest, **overrides
+        )
         run_ingest([kb_dir], settings)
         return build(
             settings,

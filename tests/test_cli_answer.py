@@ -24,6 +24,7 @@ def _fake_backends(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SUPPORTBOT_LLM__BACKEND", "scripted")
     monkeypatch.setenv("SUPPORTBOT_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("SUPPORTBOT_ESCALATION__ENABLED", "false")  # answering only
+    monkeypatch.setenv("SUPPORTBOT_INGEST__FILE_TIMEOUT", "0")  # parsed in-process (conftest)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import IN_PROCESS
 from typer.testing import CliRunner
 
 from evaluate.questions import load_questions
@@ -60,6 +61,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("SUPPORTBOT_LLM__BACKEND", "scripted")
     monkeypatch.setenv("SUPPORTBOT_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("SUPPORTBOT_ESCALATION__ENABLED", "false")
+    monkeypatch.setenv("SUPPORTBOT_INGEST__FILE_TIMEOUT", "0")  # parsed in-process (conftest)
     return write_questions(tmp_path / "questions.jsonl")
 
 
@@ -72,6 +74,7 @@ def indexed(tmp_path: Path, kb_dir: Path) -> Settings:
         embedding={"backend": "hash"},
         llm={"backend": "scripted"},
         escalation={"enabled": False},
+        ingest=IN_PROCESS,
     )
     assert run_ingest([kb_dir], settings).ok
     return settings

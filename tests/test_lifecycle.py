@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import IN_PROCESS
 
 from ingest import run_ingest
 from supportbot.bot import SupportBot
@@ -38,6 +39,7 @@ def services(
         embedding={"backend": "hash"},
         escalation={"min_relevance": 0.0, "min_confidence": 0.0},
         handoff={"sinks": ["sqlite", "callback"]},
+        ingest=IN_PROCESS,
     )
     run_ingest([kb_dir], settings)
     return build(
@@ -162,6 +164,7 @@ def test_no_relevant_context_escalates_without_generating(kb_dir: Path, tmp_path
         embedding={"backend": "hash"},
         llm={"backend": "scripted"},
         escalation={"min_relevance": 0.99},
+        ingest=IN_PROCESS,
     )
     run_ingest([kb_dir], settings)
     services = build(settings)

@@ -28,7 +28,10 @@ def _texts(settings: Settings) -> list[str]:
     ]
 
 
-def test_first_run_indexes_everything_with_provenance(kb_dir: Path, settings: Settings) -> None:
+def test_first_run_indexes_everything_with_provenance(kb_dir: Path, tmp_path: Path) -> None:
+    # The defaults: files are parsed in the worker process (the fixture parses in-process).
+    settings = Settings(data_dir=tmp_path / "data", embedding={"backend": "hash"})
+    assert settings.ingest.file_timeout > 0
     report = run_ingest([kb_dir], settings)
     assert report.ok
     assert report.count("added") == 3
