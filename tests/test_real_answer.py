@@ -72,10 +72,12 @@ def test_exact_identifiers_are_found_and_answered(bot: SupportBot) -> None:
 
 def test_follow_up_is_resolved_against_the_conversation(bot: SupportBot) -> None:
     first = bot.ask("how long is the warranty on the R1 Pro router")
-    second = bot.ask("and what about the outdoor satellite?", conversation_id=first.conversation_id)
-    assert "warranty" in second.trace.retrieval_query
+    # What asking it next would search for (ask plans the same way; no second generation).
+    second = bot.plan("and what about the outdoor satellite?", bot.history(first.conversation_id))
+    assert [t.role for t in second.history] == ["user", "assistant"]
+    assert "warranty" in second.query
     assert any(
-        "warranty" in (h.chunk.heading + h.chunk.text).lower() for h in second.trace.hits[:3]
+        "warranty" in (h.chunk.heading + h.chunk.text).lower() for h in second.retrieval.hits[:3]
     )
 
 
