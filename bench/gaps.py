@@ -122,8 +122,13 @@ def kb_settings(data_dir: Path, **overrides: Any) -> Any:
     """The sample's settings (kb/supportbot.toml) writing to ``data_dir``."""
     from supportbot.config import load_settings
 
+    # Files are parsed in this process: a parse worker started per publish costs seconds.
     return load_settings(
-        KB_PROFILE, data_dir=data_dir, conversation={"backend": "sqlite"}, **overrides
+        KB_PROFILE,
+        data_dir=data_dir,
+        conversation={"backend": "sqlite"},
+        ingest={"file_timeout": 0},
+        **overrides,
     )
 
 

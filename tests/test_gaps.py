@@ -66,6 +66,7 @@ def _services(data: Path, kb_dir: Path | None = None, **overrides: object) -> Se
         data_dir=data,
         embedding={"backend": "hash"},
         conversation={"backend": "sqlite"},
+        ingest={"file_timeout": 0},  # parse in this process: no worker to start per run
         **overrides,  # type: ignore[arg-type]
     )
     if kb_dir is not None:
@@ -356,6 +357,7 @@ def test_cli_lists_gaps_adds_exports_and_removes_answers(
 ) -> None:
     monkeypatch.setenv("SUPPORTBOT_EMBEDDING__BACKEND", "hash")
     monkeypatch.setenv("SUPPORTBOT_DATA_DIR", str(data))
+    monkeypatch.setenv("SUPPORTBOT_INGEST__FILE_TIMEOUT", "0")
     cli._register_plugins()
     runner = CliRunner()
     assert runner.invoke(cli.app, ["ingest", str(kb_dir)]).exit_code == 0

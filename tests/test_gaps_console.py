@@ -36,6 +36,7 @@ def console(
         "DATA_DIR": str(data),
         "EMBEDDING__BACKEND": "hash",
         "LLM__BACKEND": "scripted",
+        "INGEST__FILE_TIMEOUT": "0",  # parse in this process: no worker to start per run
     }.items():
         monkeypatch.setenv(f"SUPPORTBOT_{key}", value)
     shared_services.clear()
