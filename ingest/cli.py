@@ -29,6 +29,7 @@ from rich.table import Table
 
 from ingest.pipeline import FileResult, IngestReport, Progress, run_ingest
 from ingest.quarantine import QuarantinedPassage, excerpt, list_quarantined, release
+from ingest.tune import TuneProgress, TuneReport
 from ingest.verify import VerifyReport, verify_index
 from supportbot.cli import ConfigOption, fail, settings_from
 from supportbot.errors import SupportBotError
@@ -300,6 +301,158 @@ def calibrate(
     )
 
 
+class RichTuneProgress(TuneProgress):
+    """One bar per phase of a tuning run (questions, training steps, re-embedding)."""
+
+    def __init__(self, bar: RichProgress) -> None:
+        self.bar = bar
+        self.task: TaskID | None = None
+
+    def phase(self, name: str, total: int | None = None) -> None:
+        """Finish the previous bar and start one for ``name``."""
+        if self.task is not None:
+            task = self.bar.tasks[self.task]
+            if task.total is not None:
+                self.bar.update(self.task, completed=task.total)
+        self.task = self.bar.add_task(name, total=total)
+
+    def advance(self, done: int, total: int) -> None:
+        """Set the current bar to ``done`` of ``total``."""
+        if self.task is not None:
+            self.bar.update(self.task, completed=done, total=total)
+
+    def chunks_embedded(self, n: int) -> None:
+        """Advance the re-embedding bar."""
+        if self.task is not None:
+            self.bar.advance(self.task, n)
+
+
+def print_tune(report: TuneReport) -> None:
+    """What a tuning run (or revert) did."""
+    if not report.pairs:  # a revert
+        for note in report.notes:
+            console.print(escape(note), highlight=False)
+        if report.reverted:
+            console.print(
+                f"Reverted: the index was re-embedded with {escape(report.model)} "
+                f"({report.reembedded} passages) in {report.seconds.get('total', 0):.0f} s.",
+                highlight=False,
+            )
+        if report.calibration:
+            console.print(escape(report.calibration), highlight=False)
+        return
+    t = report.training
+    table = Table(title=f"Tuned: {report.model}", show_header=False)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    table.add_row("tuned from", report.base)
+    table.add_row("passages", str(report.passages))
+    for kind, n in report.pairs.items():
+        table.add_row(f"pairs: {kind.replace('_', ' ')}", str(n))
+    table.add_row("training steps", f"{t.get('steps')} of {t.get('planned_steps')}")
+    table.add_row("passages re-embedded", str(report.reembedded))
+    for phase, seconds in report.seconds.items():
+        table.add_row(f"time: {phase}", f"{seconds:.0f} s")
+    table.add_row("peak memory", f"{report.peak_memory_mb:.0f} MB")
+    console.print(table)
+    if report.calibration:
+        console.print(escape(report.calibration), highlight=False)
+    for note in report.notes:
+        console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
+    console.print(
+        "The tuned model is live for this index (`supportbot info`); restart a running web "
+        "UI so it loads it. `supportbot tune --revert` goes back."
+    )
+
+
+def tune(
+    max_minutes: Annotated[
+        float,
+        typer.Option(
+            min=0.5,
+            help="Time budget for the whole run; training stops early to leave time for "
+            "re-embedding. If even that does not fit, the live index is left unchanged.",
+        ),
+    ] = 20.0,
+    pseudo: Annotated[
+        bool,
+        typer.Option(
+            "--pseudo",
+            help="Also train on questions the local model writes for sampled passages "
+            "(slow on a CPU; did not help on the dev sets: docs/measured.md).",
+        ),
+    ] = False,
+    pseudo_limit: Annotated[
+        int, typer.Option(min=1, help="Passages the local model writes a question for.")
+    ] = 200,
+    epochs: Annotated[float, typer.Option(min=0.1, help="Passes over the pairs.")] = 1.0,
+    learning_rate: Annotated[float, typer.Option(min=0.0, help="Peak learning rate.")] = 5e-5,
+    batch_size: Annotated[int, typer.Option(min=2, help="Pairs per training step.")] = 32,
+    max_steps: Annotated[
+        int, typer.Option(min=0, help="Stop after this many training steps (0: no cap).")
+    ] = 0,
+    revert_: Annotated[
+        bool,
+        typer.Option(
+            "--revert", help="Go back to the configured model (re-embeds the index with it)."
+        ),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable report.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Fine-tune the embedding model on this knowledge base, re-embed the index, swap it in.
+
+    Training pairs come from the documents alone (FAQ entries, headings and their
+    sections, sentences and their passages), with BM25 hard negatives. Interrupting
+    (Ctrl-C) or running out of --max-minutes before the swap leaves the live index as it
+    was.
+    """
+    from ingest.train import TrainOptions
+    from ingest.tune import DEFAULT_KINDS, TuneOptions
+    from ingest.tune import revert as revert_tuning
+    from ingest.tune import tune as run_tune
+
+    settings = settings_from(config)
+    kinds = (*DEFAULT_KINDS, "pseudo") if pseudo else DEFAULT_KINDS
+    options = TuneOptions(
+        kinds=kinds,
+        pseudo_limit=pseudo_limit,
+        max_minutes=max_minutes,
+        train=TrainOptions(
+            epochs=epochs,
+            learning_rate=learning_rate,
+            batch_size=batch_size,
+            max_steps=max_steps,
+        ),
+    )
+
+    def run(progress: TuneProgress | None) -> TuneReport:
+        if revert_:
+            return revert_tuning(settings, progress=progress)
+        return run_tune(settings, options, progress=progress)
+
+    try:
+        if console.is_terminal and not as_json:
+            columns = (
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+            )
+            with RichProgress(*columns, console=console, transient=True) as bar:
+                report = run(RichTuneProgress(bar))
+        else:
+            report = run(None)
+    except KeyboardInterrupt:
+        fail(SupportBotError("Interrupted: the live index and model are unchanged."), code=130)
+    except SupportBotError as exc:
+        fail(exc)
+    if as_json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print_tune(report)
+
+
 def register(app: typer.Typer) -> None:
     """Add ``ingest`` and ``calibrate`` to the ``supportbot`` command (the entry-point hook).
 
@@ -309,6 +462,7 @@ def register(app: typer.Typer) -> None:
 
     app.command(name="ingest")(ingest)
     app.command(name="calibrate")(calibrate)
+    app.command(name="tune")(tune)
     register_answers(app)
 
 

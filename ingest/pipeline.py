@@ -641,3 +641,77 @@ def _upgrade(store: ChromaStore, report: IngestReport) -> None:
         f"stored passages were checked for instructions to the assistant ({held_total} "
         "quarantined); nothing was re-embedded"
     )
+
+
+def reembed(
+    source: ChromaStore,
+    target: ChromaStore,
+    embedder: Embedder,
+    *,
+    batch_size: int = 256,
+    progress: Progress | None = None,
+    deadline: float | None = None,
+) -> int:
+    """Copy every passage of ``source`` into the empty ``target``, embedded by ``embedder``.
+
+    What ``supportbot tune`` (and ``--revert``) swap in: the same passages, FAQ question
+    records, metadata (sections, roots, quarantine flags and releases) and manifest,
+    with vectors from another model and its stamp. Texts are embedded as an ingest run
+    embeds them (:meth:`Chunk.embedding_text`, an FAQ entry's question), in batches;
+    nothing is parsed again, so files moved since they were ingested are kept. The
+    caller holds the writer lock, so nothing changes ``source`` meanwhile. The relevance
+    model is not copied: it belongs to the old vectors (refit it on ``target``).
+
+    Args:
+        source: the live index.
+        target: an empty store (a staging collection) to fill.
+        embedder: the model to embed with; its name and dimension are stamped on
+            ``target``.
+        batch_size: passages embedded and written per batch.
+        progress: ``chunks_embedded`` is called after each batch.
+        deadline: a ``time.monotonic()`` value after which it stops with
+            :class:`IngestError` (``target`` is then incomplete: drop it).
+
+    Returns:
+        The number of passages written.
+
+    Raises:
+        IngestError: the deadline passed before every passage was written.
+    """
+    from supportbot.errors import IngestError
+
+    progress = progress or Progress()
+    target.ensure_model(embedder.name, embedder.dimension)
+    target.set_schema(source.schema())
+    passages: list[tuple[Chunk, dict[str, Scalar]]] = []
+    for cid, doc, meta, _ in source.iter_records(include_embeddings=False):
+        if meta.get("record") == "passage":
+            stored = {k: v for k, v in meta.items() if k != "record"}
+            passages.append((chunk_from_record(cid, doc, meta), stored))
+    passages.sort(key=lambda item: item[0].id)
+    written = 0
+    for start in range(0, len(passages), batch_size):
+        if deadline is not None and time.monotonic() > deadline:
+            raise IngestError(
+                f"re-embedding stopped at the time budget after {written} of "
+                f"{len(passages)} passages"
+            )
+        part = passages[start : start + batch_size]
+        chunks = [c for c, _ in part]
+        faq = [c for c in chunks if c.question]
+        vectors = embedder.embed(
+            [c.embedding_text() for c in chunks] + [c.question or "" for c in faq]
+        )
+        store_meta = {c.id: meta for c, meta in part}
+        target.upsert(
+            chunks,
+            vectors[: len(chunks)],
+            {c.source: str(store_meta[c.id].get("file_hash", "")) for c in chunks},
+            {c.id: v for c, v in zip(faq, vectors[len(chunks) :], strict=True)},
+            store_meta,
+        )
+        written += len(part)
+        progress.chunks_embedded(len(part))
+    for record in source.files().values():
+        target.put_file(record)
+    return written

@@ -134,6 +134,27 @@ def info(config: ConfigOption = None) -> None:
     console.print(f"collection: {store.name}")
     model = f"{stamp[0]} ({stamp[1]} dims)" if stamp else "(empty index)"
     console.print(f"embedding model: {model}")
+    from supportbot.factory import build_embedder
+    from supportbot.tuned import live_tuned_model
+
+    tuned = live_tuned_model(settings)
+    if tuned is not None:
+        console.print(
+            f"embedder: tuned {tuned.name} (from {tuned.base}, {tuned.tuned_at}, on "
+            f"{tuned.trained_on.get('passages', '?')} passages; `supportbot tune --revert` "
+            "goes back)",
+            highlight=False,
+        )
+    else:
+        console.print(f"embedder: base {build_embedder(settings, tuned=False).name}")
+    live = tuned.name if tuned is not None else build_embedder(settings, tuned=False).name
+    if stamp and stamp[0] != live:
+        console.print(
+            f"[yellow]warning:[/] the index was built with {stamp[0]}, not with the live "
+            f"embedder {live}: run `supportbot tune --revert` or `supportbot ingest PATH "
+            "--rebuild`",
+            highlight=False,
+        )
     console.print(f"files: {len(files)}   chunks: {chunks}")
     from supportbot.relevance import META_KEY, RelevanceModel
 

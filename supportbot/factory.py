@@ -56,14 +56,21 @@ if TYPE_CHECKING:
     from supportbot.handoff.sinks import HandoffSink
 
 
-def build_embedder(settings: Settings) -> Embedder:
-    """The embedder named by ``settings.embedding.backend``."""
+def build_embedder(settings: Settings, *, tuned: bool = True) -> Embedder:
+    """The embedder named by ``settings.embedding.backend``.
+
+    With ``tuned`` (the default), the model ``supportbot tune`` trained for this index
+    when its record in the data folder says one is live (:mod:`supportbot.tuned`);
+    ``tuned=False`` is ``embedding.model`` itself (what ``--revert`` goes back to).
+    """
+    from supportbot.tuned import live_tuned_model
+
     cfg = settings.embedding
     match cfg.backend:
         case "sentence-transformers":
-            return SentenceTransformerEmbedder(
-                cfg.model, batch_size=cfg.batch_size, device=cfg.device
-            )
+            live = live_tuned_model(settings) if tuned else None
+            model = str(live.path) if live is not None else cfg.model
+            return SentenceTransformerEmbedder(model, batch_size=cfg.batch_size, device=cfg.device)
         case "hash":
             return HashEmbedder(cfg.hash_dimension)
     raise AssertionError(f"unhandled embedding backend {cfg.backend!r}")  # pragma: no cover

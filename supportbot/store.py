@@ -234,7 +234,12 @@ class ChromaStore:
         path = self._persist_path()
         if path is None:
             return False
-        current = self.fingerprint()
+        try:
+            current = self.fingerprint()
+        except Exception:  # noqa: BLE001 - the collection this view held was swapped away
+            self._chunks = self._files = None  # (``supportbot tune`` replaced it): look
+            self.reopen()  # again by name
+            return True
         with self._view:
             seen, own = self._seen, self._own_write
             self._seen, self._own_write = current, False
@@ -318,7 +323,9 @@ class ChromaStore:
                 f"The index '{self.name}' was built with {built}, but the configured embedding "
                 f"model is {model} (dimension {dimension}). Vectors from different models "
                 "cannot be compared. Re-run ingest with --rebuild to re-embed everything with "
-                "the new model, or set SUPPORTBOT_EMBEDDING__MODEL back to the old one."
+                "the new model, or set SUPPORTBOT_EMBEDDING__MODEL back to the old one. If "
+                "`supportbot tune` (or `tune --revert`) re-embedded the index, restart this "
+                "process: it still holds the model from before."
             )
         self.drop()
         self._write_stamp(model, dimension)
@@ -358,6 +365,46 @@ class ChromaStore:
         self._chunks = None
         self._files = None
         self._own_write = True
+
+    def replace_with(self, staged: ChromaStore) -> None:
+        """Make ``staged``'s collections this index's, and drop the ones they replace.
+
+        ``supportbot tune`` builds a whole re-embedded copy of the index aside and swaps
+        it in here, so readers see the old index or the new one, never a half-built
+        one. Renames only: the old collections are renamed out of the way, the staged
+        ones take their names, then the old ones are deleted. A process killed in
+        between leaves ``<name>-old`` collections that :meth:`undo_replace` puts back.
+        """
+        names = [(self.name, staged.name), (f"{self.name}-files", f"{staged.name}-files")]
+        for live, _ in names:
+            self.client.get_collection(live).modify(name=f"{live}-old")
+        for live, new in names:
+            self.client.get_collection(new).modify(name=live)
+        for live, _ in names:
+            self.client.delete_collection(f"{live}-old")
+        self._chunks = self._files = None
+        staged._chunks = staged._files = None
+        self._own_write = True
+
+    def undo_replace(self) -> bool:
+        """Put back collections a :meth:`replace_with` interrupted midway had set aside.
+
+        Returns:
+            True when something was put back or cleaned up.
+        """
+        existing = {c.name for c in self.client.list_collections()}
+        changed = False
+        for live in (self.name, f"{self.name}-files"):
+            old = f"{live}-old"
+            if old not in existing:
+                continue
+            if live in existing:  # the swap got as far as the new index: keep it
+                self.client.delete_collection(old)
+            else:
+                self.client.get_collection(old).modify(name=live)
+            changed = True
+        self._chunks = self._files = None
+        return changed
 
     @property
     def max_batch(self) -> int:
