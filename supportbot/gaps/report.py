@@ -164,18 +164,15 @@ class GapFinder:
     def from_handoff(self, packet: HandoffPacket) -> AskedQuestion | None:
         """A hand-off's unanswered question and the agent's reply (None: not a gap).
 
-        Replies after the conversation's next hand-off are not counted as this one's.
+        Replies after the conversation's next hand-off (a bot turn naming another one)
+        are not counted as this one's.
         """
         turns = self._conversations.history(packet.conversation_id)
+        created = datetime.fromisoformat(packet.created_at.replace("Z", "+00:00")).timestamp()
         later = [
-            p.created_at
-            for p in self._queue.list()
-            if p.conversation_id == packet.conversation_id and p.created_at > packet.created_at
+            t.ts for t in turns if t.ts > created and t.meta.get("handoff") not in (None, packet.id)
         ]
-        until = (
-            datetime.fromisoformat(min(later).replace("Z", "+00:00")).timestamp() if later else None
-        )
-        return handoff_question(packet, turns, until, self._allow)
+        return handoff_question(packet, turns, min(later, default=None), self._allow)
 
     def report(self, since: float | None = None) -> GapReport:
         """The questions since ``since``, grouped into gaps, most customers first."""
