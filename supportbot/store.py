@@ -101,7 +101,10 @@ def open_chroma_client(path: str | None = None, url: str | None = None) -> Clien
         ) from exc
 
 
-_TRANSIENT = ("database is locked", "already exists")
+# When chromadb's Rust side fails to start (the database locked by another process's
+# first open), its clean-up raises "object has no attribute 'bindings'" in place of the
+# SQLite error; seen as one process in ~20 failing when three open a new folder at once.
+_TRANSIENT = ("database is locked", "already exists", "has no attribute 'bindings'")
 
 
 def _open_persistent(chromadb: Any, path: str, settings: Any, wait: float = 15.0) -> ClientAPI:

@@ -57,6 +57,27 @@ def test_a_store_sees_what_another_client_wrote(tmp_path: Path) -> None:
     assert memory.refresh() is False and memory.reopen() is False
 
 
+def test_a_chroma_start_another_process_locked_is_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Processes opening a new data folder at once: one in ~20 failed with this error,
+    which chromadb's clean-up raises in place of the locked database's."""
+    import chromadb
+
+    real = chromadb.PersistentClient
+    calls: list[str] = []
+
+    def locked_once(*args: object, **kwargs: object) -> object:
+        calls.append("open")
+        if len(calls) == 1:
+            raise AttributeError("'RustBindingsAPI' object has no attribute 'bindings'")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(chromadb, "PersistentClient", locked_once)
+    store = ChromaStore(open_chroma_client(path=str(tmp_path / "chroma")))
+    assert calls == ["open", "open"] and store.count() == 0
+
+
 @pytest.mark.slow
 def test_a_chat_process_answers_from_documents_another_process_ingests(tmp_path: Path) -> None:
     """Before the fix: "chromadb.errors.InternalError: Error finding id" after each ingest."""
