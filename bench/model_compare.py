@@ -7,10 +7,11 @@
 Takes every ``--every``-th answerable question of the product's ``questions_noq.jsonl``
 (the FAQ questions verbatim, with ``answer_text``), ingests the product's ``kb_noq`` into
 a fresh data folder with the default settings, and runs ``supportbot eval`` on them once
-per model (the same index; one model loaded at a time). Prints the eval table and writes
-the JSON report and its plot to bench/out/model_compare-<product>.{json,png}. The packs
-must be installed first (``supportbot models pull NAME``); set SUPPORTBOT_LLM__MODELS_DIR
-if they live outside the new data folder.
+per model (the same index; one process per model, each model's report kept as soon as it
+finishes). Prints the figures side by side and writes them with their plot to
+bench/out/model_compare-<product>.{json,png}. The packs must be installed first
+(``supportbot models pull NAME``); set SUPPORTBOT_LLM__MODELS_DIR if they live outside
+the new data folder.
 
 Nothing here is tuned on the questions: the settings are the defaults.
 """
@@ -57,26 +58,79 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix=f"models-{args.product}-"))
     questions = work / "questions.jsonl"
     n = subset(args.product, args.every, questions)
-    out = OUT / f"model_compare-{args.product}.json"
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
     ).stdout.strip() or os.environ.get("SUPPORTBOT_COMMIT", "(not a git checkout)")
     print(f"{machine()}; commit {commit}; {args.product}: {n} answerable questions (kb_noq)")
     env = {**os.environ, "SUPPORTBOT_DATA_DIR": str(work / "data")}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    cmd = [
-        sys.executable,
-        "-c",
-        "import sys; sys.argv[0] = 'supportbot'; from supportbot.cli import main; main()",
-        "eval",
-        str(questions),
-        "--kb",
-        str(CACHE / args.product / "kb_noq"),
-        *[a for m in args.models for a in ("--model", m)],
-        "--json",
-        str(out),
-    ]
-    return subprocess.run(cmd, cwd=ROOT, env=env, check=False).returncode
+    # One `supportbot eval` process per model on the same index (the first ingests it, the
+    # others find it up to date): each model's figures are saved as soon as it finishes,
+    # and each process's memory is its own. `eval --model A --model B` gives the same
+    # comparison in one process.
+    reports: list[dict[str, object]] = []
+    for model in args.models:
+        part = work / f"{model}.json"
+        cmd = [
+            sys.executable,
+            "-c",
+            "import sys; sys.argv[0] = 'supportbot'; from supportbot.cli import main; main()",
+            "eval",
+            str(questions),
+            "--kb",
+            str(CACHE / args.product / "kb_noq"),
+            "--model",
+            model,
+            "--json",
+            str(part),
+        ]
+        done = subprocess.run(cmd, cwd=ROOT, env=env, check=False)
+        if done.returncode != 0 or not part.is_file():
+            print(f"{model}: supportbot eval failed (exit {done.returncode})")
+            continue
+        reports += json.loads(part.read_text())["configs"]
+        print(f"{model}: done", flush=True)
+    if not reports:
+        return 1
+    out = OUT / f"model_compare-{args.product}.json"
+    out.write_text(json.dumps({"commit": commit, "questions": n, "configs": reports}, indent=2))
+    summarise(reports, out.with_suffix(".png"))
+    print(f"written: {out} and {out.with_suffix('.png')}")
+    return 0
+
+
+def summarise(configs: list[dict[str, object]], png: Path) -> None:
+    """Print the comparison side by side and draw the plot."""
+    from evaluate.run import EvalReport, plot_reports
+
+    rows = {
+        "token F1 (answered) [95% CI]": lambda c: f"{c['answer_f1']} {c['answer_f1_ci']}",
+        "token recall (answered)": lambda c: c["answer_recall"],
+        "token F1 (all, no answer = 0)": lambda c: c["answer_f1_all"],
+        "answered / with answer_text": lambda c: (
+            f"{c['answer_scored_answered']} / {c['answer_scored']}"
+        ),
+        "unsupported sentences (removed)": lambda c: c["unsupported_sentences"],
+        "unsupported-sentence rate": lambda c: c["unsupported_rate"],
+        "no answer / handed over": lambda c: f"{c['refusals']} / {c['handoffs']}",
+        "modes": lambda c: c["modes"],
+        "first token p50 / p95 (s)": lambda c: f"{c['ttft_p50']} / {c['ttft_p95']}",
+        "total p50 / p95 (s)": lambda c: f"{c['total_p50']} / {c['total_p95']}",
+        "tokens/s": lambda c: c["tokens_per_s"],
+        "peak resident memory (MB)": lambda c: c["peak_memory_mb"],
+        "wall time (s)": lambda c: c["wall_seconds"],
+    }
+    print(" | ".join(["figure", *(str(c["label"]) for c in configs)]))
+    for name, get in rows.items():
+        print(" | ".join([name, *(str(get(c)) for c in configs)]))
+    fields = set(EvalReport.__dataclass_fields__)
+    plot_reports(
+        [
+            EvalReport(**{k: v for k, v in c.items() if k in fields and k != "rows"})
+            for c in configs
+        ],
+        str(png),
+    )
 
 
 if __name__ == "__main__":
