@@ -3,6 +3,7 @@
     python bench/model_compare.py                                   # default vs the 1.5B pack
     python bench/model_compare.py --models default qwen2.5-coder-0.5b qwen2.5-coder-1.5b
     python bench/model_compare.py --product zsh --every 1
+    python bench/model_compare.py --data FOLDER                     # a copy of a built index
 
 Takes every ``--every``-th answerable question of the product's ``questions_noq.jsonl``
 (the FAQ questions verbatim, with ``answer_text``), ingests the product's ``kb_noq`` into
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -51,12 +53,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--product", default="fetchmail", choices=("fetchmail", "zsh"))
     parser.add_argument("--every", type=int, default=3, help="Every N-th answerable question.")
     parser.add_argument("--models", nargs="+", default=["default", "qwen2.5-coder-1.5b"])
+    parser.add_argument(
+        "--data", type=Path, help="start from a copy of this index of the product's kb_noq"
+    )
     args = parser.parse_args(argv)
     if not (CACHE / args.product / "kb_noq").is_dir():
         sys.exit(f"{CACHE / args.product} is missing: run python bench/devsets.py first")
     OUT.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f"models-{args.product}-"))
     questions = work / "questions.jsonl"
+    if args.data is not None:
+        # Built earlier from the same documents with the default settings: `eval --kb`
+        # finds every file unchanged instead of embedding the manual again.
+        shutil.copytree(args.data, work / "data")
     n = subset(args.product, args.every, questions)
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True

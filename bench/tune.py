@@ -3,6 +3,7 @@
     python bench/tune.py                          # fetchmail, zsh and kb/eval
     python bench/tune.py --products fetchmail     # one
     python bench/tune.py --pseudo                 # also train on the local model's questions
+    python bench/tune.py --data zsh=FOLDER        # start from a copy of a built index
 
 For each knowledge base: ingest it with the default settings into a fresh data folder
 (``kb_noq``: the FAQ question headings are cut to their numbers, so no evaluation
@@ -20,6 +21,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -63,7 +65,12 @@ def retrieval(settings: object, questions: Path, label: str) -> dict[str, object
 
 
 def run(
-    name: str, docs: Path, questions: Path, config: Path | None, extra: list[str]
+    name: str,
+    docs: Path,
+    questions: Path,
+    config: Path | None,
+    extra: list[str],
+    prebuilt: Path | None = None,
 ) -> dict[str, object]:
     from evaluate.questions import load_questions
     from ingest import run_ingest
@@ -73,6 +80,10 @@ def run(
     from supportbot.factory import build_store
 
     data = Path(tempfile.mkdtemp(prefix=f"tune-{name}-"))
+    if prebuilt is not None:
+        # A copy of an index built earlier from the same documents with the default
+        # settings: the ingest below finds every file unchanged (zsh takes minutes).
+        shutil.copytree(prebuilt, data, dirs_exist_ok=True)
     settings = load_settings(config, data_dir=data)
     report = run_ingest([docs], settings)
     before = retrieval(settings, questions, f"{name} base")
@@ -116,8 +127,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--products", nargs="+", default=[*PRODUCTS, "kb/eval"])
     parser.add_argument("--pseudo", action="store_true", help="pass --pseudo to tune")
+    parser.add_argument(
+        "--data", action="append", default=[], help="PRODUCT=DATA_FOLDER: start from a copy"
+    )
     parser.add_argument("tune_args", nargs="*", help="more `supportbot tune` options")
     args = parser.parse_args(argv)
+    prebuilt = {k: Path(v) for k, v in (item.split("=", 1) for item in args.data)}
     extra = (["--pseudo"] if args.pseudo else []) + args.tune_args
     root = build_devsets()
     rows = []
@@ -132,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
                     root / product / "questions_noq.jsonl",
                     None,
                     extra,
+                    prebuilt.get(product),
                 )
             )
         save("tune", rows)

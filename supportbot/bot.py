@@ -146,6 +146,8 @@ class _Draft:
     dropped: list[int] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
     tokens: int = 0
+    quoted: bool = False
+    """The documents' own words follow the model's text (the answer is grounded in them)."""
 
 
 class SupportBot:
@@ -363,7 +365,10 @@ class SupportBot:
             top_score=plan.retrieval.top_score,
             reply_mode=draft.mode,
             confidence=draft.confidence,
-            supported_share=draft.share,
+            # A quoted span is grounded as an extract is: the model sentences the verifier
+            # removed are not shown, so they are no reason to hand over (LOW_CONFIDENCE
+            # still weighs them). On kb/eval this rule fired only on answerable questions.
+            supported_share=None if draft.quoted else draft.share,
             floor=plan.retrieval.floor,
         )
 
@@ -548,23 +553,26 @@ class SupportBot:
         )
         if answer:
             cited = [_citation(n, used[n - 1], sections[n - 1]) for n in numbers]
-            if spans and not _covers(answer, spans[0].text):
+            quoted = bool(spans) and not _covers(answer, spans[0].quote)
+            if quoted:
                 # The model's verified sentences lead; the span they come from follows in
                 # the documents' own words, so the customer has the whole step or reason.
                 quote, source = self._quote(spans[0])
                 answer = f"{answer}\n\n{quote}"
                 yield f"\n\n{quote}"
                 cited = [source, *(c for c in cited if c.n != 1)]
-            return written("generated", answer, cited, retrieval.top_score * share, share)
+            return written(
+                "generated", answer, cited, retrieval.top_score * share, share, quoted=quoted
+            )
         # Nothing the model wrote survived: the selection itself, in the manual's words.
         answer, source = self._quote(spans[0]) if spans else self._quote_passage(used[0])
         return written("extract", answer, [source], used[0].score * 0.5, share)
 
     def _quote(self, span: Selection) -> tuple[str, Citation]:
         """The span as the answer: labelled as the documents' words, its section named."""
-        cited = _citation(1, span.as_hit(), span.section)
-        body = span.text
-        if span.has_block:
+        cited = _citation(1, span.as_hit(quoted=True), span.section)
+        body = span.quote
+        if span.quote_has_block:
             return f'From "{cited.label}" [1]:\n\n{body}', cited
         end = "" if body.endswith(":") else "."
         return f'From "{cited.label}": {body.rstrip(".")} [1]{end}', cited

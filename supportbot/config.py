@@ -263,6 +263,14 @@ class AnswerSettings(BaseModel):
         le=10,
         description="How many of the best passages' sections are searched for the span.",
     )
+    whole_section_words: int = Field(
+        250,
+        ge=0,
+        le=2000,
+        description="A section this short (in words; list items and literal lines count "
+        "half) is quoted whole when the answer quotes the documents: it is one answer as its "
+        "author wrote it. The model still reads only the span. 0: quote the span alone.",
+    )
 
 
 class VerifySettings(BaseModel):

@@ -376,6 +376,7 @@ def build(
             retriever.keyword.idf,
             max_words=settings.answer.selection_words,
             passages=settings.answer.selection_passages,
+            whole_section=settings.answer.whole_section_words,
         ),
         generator=generator or build_generator(settings),
         verifier=AnswerVerifier(embedder, v.min_overlap, v.min_similarity),

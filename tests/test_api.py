@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from supportbot.config import Settings
 from supportbot.conversation import MemoryConversationStore
 from supportbot.embed import HashEmbedder
 from supportbot.errors import InputError
-from supportbot.factory import build, build_store
+from supportbot.factory import Services, build, build_store
 from supportbot.generate import ScriptedGenerator
 
 
@@ -150,3 +151,23 @@ def test_sqlite_conversations_from_settings(kb_dir: Path, tmp_path: Path) -> Non
     reply = bot.ask("How long is the warranty?", conversation_id="c1")
     again = SupportBot.from_settings(settings)
     assert [t.text for t in again.history("c1")] == [reply.question, reply.answer]
+
+
+def test_a_quoted_answer_is_not_handed_over_for_the_sentences_verification_removed(
+    hash_services: Callable[..., Services],
+) -> None:
+    # Escalation on, the relevance floor out of the way: only the answer's own signals.
+    gen = ScriptedGenerator()
+    bot = hash_services(gen, escalation={"min_relevance": 0.0, "min_confidence": 0.0}).bot
+    gen.enqueue(
+        "A full charge takes 90 minutes [1]. The widget is waterproof to 50 meters [1]. "
+        "It ships with a free pony [1]."
+    )
+    reply = bot.ask("charging the widget: how many minutes for a full charge")
+    # Two of three sentences removed (share 1/3), but the section follows in its own words.
+    assert len(reply.trace.removed) == 2
+    assert reply.mode == "generated"
+    assert reply.escalation is not None and reply.escalation.action == "answer"
+    assert not reply.escalation.reasons
+    assert reply.answer.startswith("A full charge takes 90 minutes")
+    assert "Plug the widget into the USB-C port." in reply.answer  # the quoted section

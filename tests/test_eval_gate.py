@@ -20,26 +20,28 @@ from typer.testing import CliRunner
 
 from supportbot import cli
 from supportbot.bot import SupportBot
-from supportbot.config import Settings
+from supportbot.config import Settings, load_settings
+from supportbot.factory import build_generator
+from supportbot.generate import LlamaCppGenerator
 from supportbot.types import Reply
 
 pytestmark = pytest.mark.model
 cli._register_plugins()
 
-# Measured on the full kb/eval set with the defaults (docs/evaluation.md): recall@5 0.957,
-# accuracy 0.30, escalation recall 0.84 at 10.6% false escalations. Gates sit a few
-# points under those figures.
+# Measured on the full kb/eval set with the defaults and the sample's profile (the command
+# below, commit after 3b1c825): recall@5 0.936, accuracy 0.638, escalation recall 0.80 at
+# 12.8% false escalations (6 of 47, all NO_RELEVANT_CONTEXT on follow-ups and chatty
+# wording: the sample keeps the generic relevance floor, see kb/supportbot.toml). Gates sit
+# a few points under those figures.
 GATES = [
     "--min-recall5",
     "0.93",
     "--min-accuracy",
-    "0.25",
+    "0.55",
     "--min-escalation-recall",
     "0.78",
     "--max-false-escalation",
-    # 0.170 measured after span selection (accuracy 0.30 -> 0.49): 8 of 47 answerable
-    # questions handed over, most for NO_RELEVANT_CONTEXT; to investigate (closing note).
-    "0.18",
+    "0.15",
 ]
 # The bot's own (hybrid) passages: 0.98 measured (docs/measured.md, bench/answer.py).
 BOT_RECALL5_FLOOR = 0.93
@@ -63,6 +65,12 @@ def test_kb_eval_meets_its_gates(
         return reply
 
     monkeypatch.setattr(SupportBot, "ask", ask_and_keep)
+    # As in the fresh process a user runs it in: the session's model holds earlier tests'
+    # prompts in its cache, and a prompt continued from a cached prefix can round a near-tie
+    # differently (see tests/test_remote_generator.py), which moves a figure near its gate.
+    generator = build_generator(load_settings(ROOT / "kb" / "supportbot.toml"))
+    assert isinstance(generator, LlamaCppGenerator)
+    generator.llama.reset()
     out = tmp_path / "report.json"
     res = CliRunner().invoke(
         cli.app,

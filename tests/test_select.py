@@ -9,7 +9,7 @@ from __future__ import annotations
 from ingest.chunk import chunk_document
 from ingest.load import Document, Section
 from supportbot.embed import HashEmbedder
-from supportbot.span import SpanSelector, join_section, split_units
+from supportbot.span import Selection, SpanSelector, join_section, split_units
 from supportbot.types import Chunk, Hit
 from supportbot.verify import AnswerVerifier, fragment, negated, restates
 
@@ -97,6 +97,31 @@ def test_a_list_of_steps_is_kept_whole_with_its_introduction() -> None:
         "- Plug the cable back in while holding it.",
         "- Release the button when the light blinks.",
     ]
+
+
+def test_a_short_section_is_quoted_whole_and_the_model_reads_only_the_span() -> None:
+    chunks = _chunks(LONG)
+    hit = next(c for c in chunks if "Deleted files" in c.text)
+    words = len(LONG.split())  # 93
+
+    def select(whole: int) -> Selection:
+        by_heading = {c.heading: chunks for c in chunks}
+        selector = SpanSelector(
+            HashEmbedder(64),
+            lambda c: by_heading[c.heading],
+            lambda t: 1.0,
+            max_words=20,
+            whole_section=whole,
+        )
+        return selector.select("how long do deleted files stay", [Hit(hit, 0.9, 1)])[0]
+
+    short = select(words)
+    assert len(short.text.split()) <= 20 < words  # what the model reads
+    assert " ".join(short.quote.split()) == " ".join(LONG.split())  # what the customer sees
+    assert short.as_hit(quoted=True).chunk.text == short.quote
+    assert short.as_hit().chunk.text == short.text
+    cut = select(words - 1)  # one word longer than the limit: the span alone is quoted
+    assert cut.quote == cut.text and cut.shown == ()
 
 
 def test_echoes_fragments_and_polarity_are_recognised() -> None:
