@@ -140,11 +140,26 @@ def restates(sentence: str, question: str) -> bool:
     return len(new - {_stem(g) for g in GENERIC}) < 2
 
 
+_START = re.compile(r"[\w\"'(`\u201c\u2018$./~]")
+"""How a whole sentence can begin: a word, a number, a quote, a path or a variable."""
+_UNSURE = re.compile(
+    r"^\W*(?:i'm|i am|i)\s+(?:not sure|not certain|unsure|don't know|do not know|"
+    r"cannot (?:say|tell|answer|help)|can't (?:say|tell|answer|help)|am unable|'m unable|"
+    r"have no information|don't have|do not have)|^\W*(?:sorry|i'm sorry|i am sorry)\b",
+    re.IGNORECASE,
+)
+"""The model speaking of what it does not know: no claim about the product."""
+
+
 def fragment(sentence: str) -> str:
     """Why the sentence is not a whole statement ("" when it is)."""
     body = sentence.rstrip().rstrip(".!?").rstrip()
     if sentence.rstrip().endswith(":") or body.endswith(":"):
         return "announces something it does not give"
+    if body and not _START.match(body):
+        return "starts mid-sentence"  # a copied tail: '\n "Hi Joe', '<list@host>'
+    if _UNSURE.match(body):
+        return "says only that the model is unsure"
     words = re.findall(r"[a-z0-9]+(?:'[a-z]+)?", body.lower())
     if words and words[-1] in _DANGLING:
         return "stops mid-sentence"

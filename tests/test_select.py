@@ -135,6 +135,17 @@ def test_echoes_fragments_and_polarity_are_recognised() -> None:
     assert fragment("It doesn't play well with it, but works with.")
     assert fragment('He said "use the option.')
     assert not fragment("Fetchmail works with most IMAP servers.")
+    assert fragment('\\n \\n "Hi Joe, what now?%# " If you have the bad taste to set it.')
+    assert fragment("\u2039zsh-announce@zsh.org>.")
+    assert fragment("I'm not sure why you need a .fetchmailrc.")
+    assert fragment("Sorry, I cannot find that in the manual.")
+    whole_sentences = (
+        "zsh handles multibyte input.",
+        ".fetchmailrc is read first.",
+        '"Hi Joe" appears in the prompt.',
+    )
+    for whole in whole_sentences:
+        assert not fragment(whole), whole
     assert negated("POP3 support is unusable.") and negated("You can't do that.")
     assert not negated("Yes, you can use it with Exchange.")
 
