@@ -387,6 +387,16 @@ class SpanSelector:
                 break
             chosen.update(group)
             i = group[-1] + 1
+        first = min(chosen)
+        if (
+            first > 0
+            and _ANAPHOR.match(units[first].text)
+            and units[first - 1].paragraph == units[first].paragraph
+            and not units[first - 1].is_block
+            and _cost(units, chosen | {first - 1}) <= 1.5 * self.max_words
+        ):
+            # "This will hang fetchmail" says nothing without the sentence "This" is.
+            chosen.add(first - 1)
         last = max(chosen)
         if units[last].introduces_list and len(chosen) > 1:
             nxt = last + 1
@@ -413,6 +423,10 @@ class SpanSelector:
             ):
                 group.append(group[-1] + 1)
         return group
+
+
+_ANAPHOR = re.compile(r"(?:This|That|These|Those|It|They|Such|Then|Otherwise)\b")
+"""A sentence starting with one of these leans on the sentence before it."""
 
 
 def _cost(units: list[Unit], chosen: set[int]) -> float:

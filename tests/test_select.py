@@ -124,6 +124,20 @@ def test_a_short_section_is_quoted_whole_and_the_model_reads_only_the_span() -> 
     assert cut.quote == cut.text and cut.shown == ()
 
 
+
+def test_a_span_starting_with_this_takes_the_sentence_it_refers_to() -> None:
+    text = (
+        "Some servers end each line with a bare carriage return. This will hang the "
+        "client during a download. Recent versions print a warning and carry on, and the "
+        "log names the server, the mailbox and the message number so it can be reported."
+    )
+    chunks = _chunks(text, size=400)
+    (span, *_) = _selector(chunks, max_words=12).select(
+        "why does the client hang during a download", [Hit(chunks[0], 0.9, 1)]
+    )
+    assert span.text.startswith("Some servers end each line with a bare carriage return.")
+    assert "This will hang the client during a download." in span.text
+
 def test_echoes_fragments_and_polarity_are_recognised() -> None:
     q = "How can I use fetchmail with Microsoft Exchange?"
     assert restates("You can use fetchmail with Microsoft Exchange.", q)
