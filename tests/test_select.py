@@ -124,7 +124,6 @@ def test_a_short_section_is_quoted_whole_and_the_model_reads_only_the_span() -> 
     assert cut.quote == cut.text and cut.shown == ()
 
 
-
 def test_a_span_starting_with_this_takes_the_sentence_it_refers_to() -> None:
     text = (
         "Some servers end each line with a bare carriage return. This will hang the "
@@ -137,6 +136,7 @@ def test_a_span_starting_with_this_takes_the_sentence_it_refers_to() -> None:
     )
     assert span.text.startswith("Some servers end each line with a bare carriage return.")
     assert "This will hang the client during a download." in span.text
+
 
 def test_echoes_fragments_and_polarity_are_recognised() -> None:
     q = "How can I use fetchmail with Microsoft Exchange?"
