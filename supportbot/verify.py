@@ -151,14 +151,33 @@ _UNSURE = re.compile(
 """The model speaking of what it does not know: no claim about the product."""
 
 
+def _unmentioned(words: set[str], question: str, source: str) -> list[str]:
+    """The question's own words the sentence repeats that its source never mentions.
+
+    A word counts as mentioned when a source word starts with its first six letters
+    (stemmed), so "charging" is found in "charge".
+    """
+    asked = {_stem(w) for w in tokenize(question)}
+    seen = {_stem(t) for t in tokenize(source)}
+    out = []
+    for w in sorted(words):
+        if w in GENERIC or _stem(w) not in asked or w.replace(".", "").isdigit():
+            continue
+        head = _stem(w)[:6]
+        if not any(t.startswith(head) for t in seen):
+            out.append(w)
+    return out
+
+
 def fragment(sentence: str) -> str:
     """Why the sentence is not a whole statement ("" when it is)."""
     body = sentence.rstrip().rstrip(".!?").rstrip()
     if sentence.rstrip().endswith(":") or body.endswith(":"):
         return "announces something it does not give"
-    if body and not _START.match(body):
+    item = re.sub(r"^\s*(?:[-*\u2022]|\d{1,2}[.)])\s+", "", body)  # a list item's text
+    if item and not _START.match(item):
         return "starts mid-sentence"  # a copied tail: '\n "Hi Joe', '<list@host>'
-    if _UNSURE.match(body):
+    if _UNSURE.match(item):
         return "says only that the model is unsure"
     words = re.findall(r"[a-z0-9]+(?:'[a-z]+)?", body.lower())
     if words and words[-1] in _DANGLING:
@@ -241,6 +260,14 @@ class AnswerVerifier:
                 )
             if support is None:
                 result.removed.append(Removed(bare, reason))
+                continue
+            absent = _unmentioned(words, question, evidence[support].text)
+            if absent:
+                # "You can use it with HP OpenMail to forward mail" supported by a
+                # sentence about forwarding: the question's subject is the claim.
+                result.removed.append(
+                    Removed(bare, f"names {', '.join(absent)}, which its source does not mention")
+                )
                 continue
             sentence = bare.rstrip()
             end = sentence[-1] if sentence[-1] in ".!?" else "."

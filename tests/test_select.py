@@ -157,6 +157,8 @@ def test_echoes_fragments_and_polarity_are_recognised() -> None:
         "zsh handles multibyte input.",
         ".fetchmailrc is read first.",
         '"Hi Joe" appears in the prompt.',
+        "- Start the service again.",
+        "2. Run the setup.",
     )
     for whole in whole_sentences:
         assert not fragment(whole), whole
