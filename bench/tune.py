@@ -79,7 +79,7 @@ def run(
     from supportbot.config import load_settings
     from supportbot.factory import build_store
 
-    data = Path(tempfile.mkdtemp(prefix=f"tune-{name}-"))
+    data = Path(tempfile.mkdtemp(prefix=f"tune-{name.replace('/', '-')}-"))
     if prebuilt is not None:
         # A copy of an index built earlier from the same documents with the default
         # settings: the ingest below finds every file unchanged (zsh takes minutes).
