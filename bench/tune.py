@@ -87,13 +87,12 @@ def run(
     settings = load_settings(config, data_dir=data)
     report = run_ingest([docs], settings)
     before = retrieval(settings, questions, f"{name} base")
-    # The anchors a run trains on (the same seed and options as the command's defaults).
-    kinds = ("faq", "heading", "sentence", "pseudo") if "--pseudo" in extra else None
-    options = TuneOptions(kinds=kinds) if kinds else TuneOptions()
+    # The anchors a run trains on from the documents (the command's seed and sampling).
+    # Pseudo-questions are not generated here a second time: the model writes them from
+    # sampled passages alone and never sees the evaluation questions.
     anchors = [
         p.anchor
-        for p in build_pairs(settings, stored_passages(build_store(settings)), options)
-        if p.kind != "pseudo"  # pseudo-questions are read from the run's own output below
+        for p in build_pairs(settings, stored_passages(build_store(settings)), TuneOptions())
     ]
     env = dict(os.environ, SUPPORTBOT_DATA_DIR=str(data))
     if config is not None:
