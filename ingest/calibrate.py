@@ -56,11 +56,13 @@ class CalibrationReport:
     skipped: str = ""
 
 
-def _content_words(text: str) -> list[str]:
+def content_words(text: str) -> list[str]:
+    """The words of ``text`` that say something (no stopwords, no single letters)."""
     return [w for w in _WORD.findall(text) if w.lower() not in STOPWORDS and len(w) > 1]
 
 
-def _passages(store: ChromaStore) -> list[Chunk]:
+def passages_of(store: ChromaStore) -> list[Chunk]:
+    """The index's passages answers may use (quarantined ones left out), in store order."""
     out = []
     for cid, doc, meta, _ in store.iter_records(include_embeddings=False):
         if meta.get("record") != "passage" or meta.get("quarantined") is True:
@@ -102,7 +104,7 @@ def _probe(chunk: Chunk, rng: random.Random) -> str | None:
     if chunk.kind == "faq" and chunk.question:
         return chunk.question
     heading = _NUMBERING.sub("", chunk.section)
-    if len(_content_words(heading)) >= 2 and rng.random() < 0.5:
+    if len(content_words(heading)) >= 2 and rng.random() < 0.5:
         return f"{rng.choice(_OPENERS)} {heading}?".strip()
     sentences = [
         s
@@ -111,7 +113,7 @@ def _probe(chunk: Chunk, rng: random.Random) -> str | None:
     ]
     if not sentences:
         return None
-    words = _content_words(rng.choice(sentences))
+    words = content_words(rng.choice(sentences))
     if len(words) < 3:
         return None
     keep = sorted(rng.sample(range(len(words)), min(len(words), rng.randint(3, 6))))
@@ -190,7 +192,7 @@ def calibrate(
         progress: called with (done, total) while probes are retrieved.
     """
     started = time.perf_counter()
-    passages = _passages(store)
+    passages = passages_of(store)
     if len(passages) < MIN_PASSAGES:
         return CalibrationReport(
             None, 0, 0, 0.0, f"only {len(passages)} passages: too few to fit a model"

@@ -26,9 +26,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from ingest.calibrate import content_words, passages_of
 from supportbot.generate import Generator, PromptParts
-from supportbot.keyword import STOPWORDS, tokenize
-from supportbot.store import ChromaStore, chunk_from_record
+from supportbot.keyword import tokenize
+from supportbot.store import ChromaStore
 from supportbot.types import Chunk
 
 __all__ = [
@@ -46,7 +47,6 @@ __all__ = [
 PairKind = Literal["faq", "heading", "sentence", "pseudo"]
 PAIR_KINDS: tuple[PairKind, ...] = ("faq", "heading", "sentence", "pseudo")
 
-_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_+./-]*|\d+(?:[.-]\d+)*")
 # "G1.", "3.1:", "A)", "12.4.1" at the start of a heading: a number, not a topic.
 _NUMBERING = re.compile(r"^\s*(?:[A-Z]?\d+(?:\.\d+)*[.:)]?|[A-Z][.:)])\s*")
 _QUESTION_WORDS = frozenset(
@@ -75,18 +75,8 @@ class TrainingPair:
 
 
 def stored_passages(store: ChromaStore) -> list[Chunk]:
-    """The index's passages that answers may use (quarantined ones are left out)."""
-    out = []
-    for cid, doc, meta, _ in store.iter_records(include_embeddings=False):
-        if meta.get("record") != "passage" or meta.get("quarantined") is True:
-            continue
-        out.append(chunk_from_record(cid, doc, meta))
-    out.sort(key=lambda c: (c.source, c.position, c.id))
-    return out
-
-
-def _content_words(text: str) -> list[str]:
-    return [w for w in _WORD.findall(text) if w.lower() not in STOPWORDS and len(w) > 1]
+    """The index's passages that answers may use, in document order (a fixed sample)."""
+    return sorted(passages_of(store), key=lambda c: (c.source, c.position, c.id))
 
 
 def _topic(heading: str) -> str:
@@ -99,7 +89,7 @@ def _is_question(text: str) -> bool:
     return (
         text.rstrip().endswith("?")
         and len(words) >= 3
-        and (words[0].lower() in _QUESTION_WORDS or len(_content_words(text)) >= 2)
+        and (words[0].lower() in _QUESTION_WORDS or len(content_words(text)) >= 2)
     )
 
 
@@ -136,7 +126,7 @@ def heading_pairs(chunks: Iterable[Chunk]) -> list[TrainingPair]:
             continue
         parts = [_topic(p.replace("\n", " ")) for p in chunk.heading.split(" > ") if p]
         parts = [p for p in parts if p]
-        if not parts or _is_question(parts[-1]) or len(_content_words(parts[-1])) < 2:
+        if not parts or _is_question(parts[-1]) or len(content_words(parts[-1])) < 2:
             continue
         path = " > ".join(dict.fromkeys([chunk.title.strip(), *parts]) if chunk.title else parts)
         pairs.append(TrainingPair(path, chunk.text, "heading", chunk.id))
@@ -167,7 +157,7 @@ def sentence_pairs(
             for i, s in enumerate(sentences)
             if 6 <= len(s.split()) <= 40
             and not s.startswith(("$", "%", "#", "|", "<"))
-            and len(_content_words(s)) >= 3
+            and len(content_words(s)) >= 3
         ]
         if len(sentences) < 2 or not usable:
             continue
