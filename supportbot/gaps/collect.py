@@ -30,7 +30,7 @@ from typing import Literal
 from supportbot.conversation import ConversationStore, Turn, retrieval_query
 from supportbot.escalation.reasons import Reason
 from supportbot.escalation.signals import detect_human_request
-from supportbot.handoff.packet import HandoffPacket
+from supportbot.handoff.packet import SMALLTALK, HandoffPacket
 from supportbot.handoff.queue import SqliteHandoffQueue
 from supportbot.safety.redact import redact
 from supportbot.types import BOT_ANSWER_MODES
@@ -102,17 +102,10 @@ def _key(text: str) -> str:
     return " ".join(re.findall(r"\w+", text.lower()))
 
 
-_SMALLTALK = re.compile(
-    r"^\W*(?:hi|hello|hey|good (?:morning|afternoon|evening)|thanks?|thank you|ok(?:ay)?"
-    r"|yes|no|yep|nope|sure|please|bye)\b",
-    re.IGNORECASE,
-)
-
-
 def _asks(text: str) -> bool:
     """Whether a message asks something: not a greeting or a bare request for a person."""
     words = re.findall(r"[\w']+", text)
-    if len(words) < 2 or (len(words) <= 4 and _SMALLTALK.match(text)):
+    if len(words) < 2 or (len(words) <= 4 and SMALLTALK.match(text)):
         return False
     return len(words) > 10 or detect_human_request(text) is None
 

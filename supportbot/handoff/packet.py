@@ -242,11 +242,12 @@ def priority_for(
     return "normal"
 
 
-_SMALLTALK = re.compile(
+SMALLTALK = re.compile(
     r"^\W*(?:hi|hello|hey|good (?:morning|afternoon|evening)|thanks?|thank you|ok(?:ay)?"
-    r"|yes|no|yep|nope|sure|please)\b",
+    r"|yes|no|yep|nope|sure|please|bye)\b",
     re.IGNORECASE,
 )
+"""A short message opening like this asks nothing (summaries and gap reports skip it)."""
 _WANTS_HUMAN = re.compile(
     r"\b(?:human|agent|person|representative|operator|someone|somebody|real people|manager"
     r"|supervisor)\b",
@@ -260,7 +261,7 @@ def _substantive(text: str) -> bool:
         return False
     if len(words) <= 10 and _WANTS_HUMAN.search(text):
         return False
-    return not (len(words) <= 5 and _SMALLTALK.match(text))
+    return not (len(words) <= 5 and SMALLTALK.match(text))
 
 
 def summarize(customer_messages: Sequence[str], limit: int = _SUMMARY_CHARS) -> str:
