@@ -151,14 +151,14 @@ _UNSURE = re.compile(
 """The model speaking of what it does not know: no claim about the product."""
 
 
-def _unmentioned(words: set[str], question: str, source: str) -> list[str]:
-    """The question's own words the sentence repeats that its source never mentions.
+def _unmentioned(words: set[str], asked: set[str], source: frozenset[str]) -> list[str]:
+    """The question's words the sentence repeats that its source never mentions.
 
-    A word counts as mentioned when a source word starts with its first six letters
-    (stemmed), so "charging" is found in "charge".
+    ``asked`` holds the question's stemmed words, ``source`` the source's tokens. A word
+    counts as mentioned when a source word starts with its first six letters (stemmed),
+    so "charging" is found in "charge".
     """
-    asked = {_stem(w) for w in tokenize(question)}
-    seen = {_stem(t) for t in tokenize(source)}
+    seen = {_stem(t) for t in source}
     out = []
     for w in sorted(words):
         if w in GENERIC or _stem(w) not in asked or w.replace(".", "").isdigit():
@@ -223,6 +223,7 @@ class AnswerVerifier:
             for h in hits
         ]
         similarity = _LazySimilarity(self.embedder, evidence) if self.embedder else None
+        asked = {_stem(w) for w in tokenize(question)}
         kept: list[str] = []
         seen: set[str] = set()
         for raw in sentences:
@@ -253,7 +254,6 @@ class AnswerVerifier:
                     result.removed.append(Removed(bare, "only restates the question"))
                     continue
             else:
-                asked = {_stem(w) for w in tokenize(question)}
                 novel = {w for w in words if _stem(w) not in asked and w not in GENERIC}
                 support, reason = self._find_support(
                     bare, words, novel, order, evidence, similarity
@@ -261,7 +261,7 @@ class AnswerVerifier:
             if support is None:
                 result.removed.append(Removed(bare, reason))
                 continue
-            absent = _unmentioned(words, question, evidence[support].text)
+            absent = _unmentioned(words, asked, evidence[support].tokens)
             if absent:
                 # "You can use it with HP OpenMail to forward mail" supported by a
                 # sentence about forwarding: the question's subject is the claim.
@@ -349,6 +349,7 @@ class _Evidence:
 
     def __init__(self, text: str) -> None:
         self.text = text
+        self.tokens = frozenset(tokenize(text))
         self.sentences = [u.text for u in split_units(text)] or [text]
         spans = [[s] for s in self.sentences]
         spans += [[a, b] for a, b in zip(self.sentences, self.sentences[1:], strict=False)]
