@@ -572,7 +572,7 @@ class SupportBot:
         """The span as the answer: labelled as the documents' words, its section named."""
         cited = _citation(1, span.as_hit(quoted=True), span.section)
         body = span.quote
-        if span.quote_has_block:
+        if span.has_block:
             return f'From "{cited.label}" [1]:\n\n{body}', cited
         end = "" if body.endswith(":") else "."
         return f'From "{cited.label}": {body.rstrip(".")} [1]{end}', cited

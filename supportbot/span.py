@@ -108,11 +108,6 @@ class Selection:
 
     @property
     def has_block(self) -> bool:
-        """Whether the span holds list items or literal lines (quoted as a block)."""
-        return any(u.is_block for u in self.units)
-
-    @property
-    def quote_has_block(self) -> bool:
         """Whether the quote holds list items or literal lines (shown as a block)."""
         return any(u.is_block for u in self.shown or self.units)
 
